@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { RaftMessageSchema } from "../../gen/gastrolog/v1/raft_pb.js";
+import { RaftMessageSchema, type RaftMessageType } from "../../gen/gastrolog/v1/raft_pb.js";
 import type { Message } from "../types.js";
 import { messageFromWire, messageToWire, RaftCodecError } from "./codec.js";
 
@@ -64,7 +64,7 @@ test("codec: values beyond 2^53 and unknown enums are refused as bad input", () 
   wire.term = 2n ** 60n;
   assert.throws(() => messageFromWire(wire), RaftCodecError);
   const wire2 = messageToWire(base);
-  wire2.type = 99;
+  wire2.type = 99 as RaftMessageType;
   assert.throws(() => messageFromWire(wire2), /unknown message type/);
   const wire3 = messageToWire(base);
   wire3.from = "";
