@@ -149,6 +149,11 @@ export interface PersistedState {
   readonly hardState: HardState;
   /** The latest snapshot, if the log was ever compacted. */
   readonly snapshot?: SnapshotMeta;
+  /**
+   * The latest snapshot's data, so that this node can send it to a lagging follower
+   * once it leads. Absent means empty.
+   */
+  readonly snapshotData?: Uint8Array;
   /** The log entries after the snapshot, in index order. */
   readonly entries: readonly Entry[];
 }

@@ -38,6 +38,12 @@ export interface RaftOptions {
   readonly checkQuorum?: boolean;
   /** Run a pre-vote round before bumping the term (default true). */
   readonly preVote?: boolean;
+  /**
+   * Ticks a follower may stay in snapshot state before the leader gives up on a
+   * snapshot nobody reported on (lost message) and probes again (default 3 x
+   * electionTick). The runtime should call `reportSnapshot` instead of relying on it.
+   */
+  readonly snapshotRetryTicks?: number;
   /** Testing only. */
   readonly injectBug?: InjectedBug;
 }
@@ -82,6 +88,11 @@ export interface RaftStatus {
 export interface RawNode {
   /** Advances logical time by one tick. */
   tick(): void;
+  /**
+   * Starts an election now, as an election timeout would (pre-vote first when enabled).
+   * Does nothing on a leader or on a node that is not a voter in its configuration.
+   */
+  campaign(): void;
   /** Feeds a message received from a peer. Messages not addressed to this node are ignored. */
   step(m: Message): void;
   /**
