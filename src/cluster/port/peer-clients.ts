@@ -1,0 +1,169 @@
+import type * as http2 from "node:http2";
+import type { Transport } from "@connectrpc/connect";
+import {
+  createGrpcTransport,
+  type GrpcTransportOptions,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import type { ClusterTlsState } from "../tls/tls-state.js";
+
+/** Default cap on one message either way on the cluster port: 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Options for {@link createPeerClients}. */
+export interface PeerClientsOptions {
+  tls: ClusterTlsState;
+  /** Largest message sent or accepted; default 16 MiB. */
+  maxMessageBytes?: number;
+  /** TCP + TLS handshake deadline; default 5 s. */
+  connectTimeoutMs?: number;
+  /** Keepalive PING interval on busy connections; default 10 s. */
+  pingIntervalMs?: number;
+  /** Close a connection idle this long; default 5 min. */
+  idleConnectionTimeoutMs?: number;
+}
+
+/**
+ * Outgoing mTLS connections to other nodes' cluster ports, one HTTP/2 connection per
+ * address. Every transport presents the cluster certificate, trusts only the cluster CAs,
+ * dials with the cluster name as server name and refuses a server whose leaf is not in
+ * the accepted set (see {@link ClusterTlsState.clientOptions}).
+ */
+export interface PeerClients {
+  /**
+   * A Connect gRPC transport to a peer's cluster port at `addr` ("host:port", IPv6 in
+   * brackets). The same object is returned for the same address, and it keeps working
+   * across {@link swap}: new calls use the new credentials.
+   */
+  transport(addr: string): Transport;
+  /**
+   * Rebuilds every transport with new credentials. New calls open new connections with
+   * the new state; calls in flight finish on the old connections, which then close.
+   */
+  swap(next: ClusterTlsState): void;
+  /** Closes every connection (in-flight calls are aborted) and forgets every address. */
+  close(): void;
+}
+
+/** Creates the peer-client pool; see {@link PeerClients}. */
+export function createPeerClients(options: PeerClientsOptions): PeerClients {
+  let state = options.tls;
+  const peers = new Map<string, SwappableTransport>();
+  const build = (addr: string): Built => {
+    const url = `https://${addr}`;
+    const manager = new DrainingSessionManager(
+      new Http2SessionManager(
+        url,
+        {
+          connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+          pingIntervalMs: options.pingIntervalMs ?? 10_000,
+          idleConnectionTimeoutMs: options.idleConnectionTimeoutMs ?? 5 * 60_000,
+        },
+        state.clientOptions() as http2.SecureClientSessionOptions,
+      ),
+    );
+    const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const transport = createGrpcTransport({
+      baseUrl: url,
+      sessionManager: manager,
+      readMaxBytes: max,
+      writeMaxBytes: max,
+    });
+    return { transport, manager };
+  };
+  return {
+    transport(addr) {
+      let t = peers.get(addr);
+      if (t === undefined) {
+        t = new SwappableTransport(build(addr));
+        peers.set(addr, t);
+      }
+      return t;
+    },
+    swap(next) {
+      state = next;
+      for (const [addr, t] of peers) t.replace(build(addr));
+    },
+    close() {
+      for (const t of peers.values()) t.abort();
+      peers.clear();
+    },
+  };
+}
+
+/** The session-manager contract of connect-node (not exported under its own name). */
+type NodeHttp2ClientSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
+
+interface Built {
+  transport: Transport;
+  manager: DrainingSessionManager;
+}
+
+/** A Transport whose underlying connection can be replaced without the caller noticing. */
+class SwappableTransport implements Transport {
+  #current: Built;
+
+  constructor(initial: Built) {
+    this.#current = initial;
+  }
+
+  replace(next: Built): void {
+    const old = this.#current;
+    this.#current = next;
+    old.manager.drain();
+  }
+
+  abort(): void {
+    this.#current.manager.abort();
+  }
+
+  unary: Transport["unary"] = (...args) => this.#current.transport.unary(...args);
+  stream: Transport["stream"] = (...args) => this.#current.transport.stream(...args);
+}
+
+/**
+ * Wraps connect-node's session manager (which brings connect timeouts, keepalive PINGs and
+ * GOAWAY handling) with a graceful drain: after {@link drain}, the connection closes as
+ * soon as its last stream has finished, instead of being cut with streams in flight.
+ */
+class DrainingSessionManager implements NodeHttp2ClientSessionManager {
+  readonly #inner: Http2SessionManager;
+  #open = 0;
+  #draining = false;
+
+  constructor(inner: Http2SessionManager) {
+    this.#inner = inner;
+  }
+
+  get authority(): string {
+    return this.#inner.authority;
+  }
+
+  async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream> {
+    const stream = await this.#inner.request(method, path, headers, options);
+    this.#open++;
+    stream.once("close", () => {
+      this.#open--;
+      if (this.#draining && this.#open === 0) this.#inner.abort();
+    });
+    return stream;
+  }
+
+  notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
+    this.#inner.notifyResponseByteRead(stream);
+  }
+
+  drain(): void {
+    this.#draining = true;
+    if (this.#open === 0) this.#inner.abort();
+  }
+
+  abort(): void {
+    this.#inner.abort();
+  }
+}

@@ -1,0 +1,267 @@
+import { type KeyObject, X509Certificate as NodeX509 } from "node:crypto";
+import type * as tls from "node:tls";
+import { checkServerIdentity as defaultCheckServerIdentity } from "node:tls";
+import { assertIsCa } from "../../pki/certificate.js";
+import { certificateHasName } from "../../pki/enrollment-chain.js";
+import { fingerprint, isFingerprint } from "../../pki/fingerprint.js";
+import {
+  assertKeyMatchesCertificate,
+  certificateDer,
+  certificatesFromPem,
+  certificatesToPem,
+  privateKeyFromPem,
+} from "../../pki/pem.js";
+import { PkiError } from "../../pki/pki-error.js";
+import { x509 } from "../../pki/x509.js";
+
+/** TLS 1.3 only, both ways: the cluster port has no legacy peers to accommodate. */
+const TLS_VERSION: tls.SecureVersion = "TLSv1.3";
+
+/** The only ALPN protocol the cluster port speaks. */
+export const CLUSTER_ALPN = "h2";
+
+/** The TLS material a node holds, as stored on disk and replicated in the config FSM. */
+export interface ClusterTlsMaterial {
+  /**
+   * Trusted CA certificates, PEM. Each string may hold several certificates; during a CA
+   * rotation there are two.
+   */
+  trustedCaPems: readonly string[];
+  /** The cluster certificate this node presents, PEM; a CA following it is ignored. */
+  certPem: string;
+  /** Its private key, PEM. */
+  keyPem: string;
+  /**
+   * Fingerprints of the cluster certificates peers may present: the current one, plus the
+   * previous one while a rotation is in flight. Default: this node's own certificate.
+   */
+  accepted?: readonly string[];
+  /**
+   * The TLS server name to dial peers with. Default: the first DNS SAN (else the CN) of
+   * this node's certificate, which is the cluster name.
+   */
+  serverName?: string;
+}
+
+/** How many peer-certificate trust decisions to remember per state. */
+const TRUST_CACHE_LIMIT = 256;
+
+/**
+ * One immutable snapshot of a node's cluster TLS: the trusted CAs, the certificate and key
+ * it presents, and the accepted set of peer fingerprints. A node swaps the whole snapshot
+ * (server and peer clients together) when the config FSM changes any of it, so a
+ * connection is always judged against one consistent view.
+ *
+ * Constructing one validates everything and throws `PkiError` with a precise code:
+ * malformed PEM, a key that does not match the certificate, a non-CA among the trusted
+ * CAs, a certificate not signed by any trusted CA, a malformed fingerprint.
+ */
+export class ClusterTlsState {
+  /** The trusted CAs, parsed. */
+  readonly trustedCas: readonly x509.X509Certificate[];
+  /** This node's certificate (the leaf it presents). */
+  readonly certificate: x509.X509Certificate;
+  /** Fingerprint of {@link certificate}. */
+  readonly fingerprint: string;
+  /** The CA among {@link trustedCas} that signed {@link certificate}. */
+  readonly issuer: x509.X509Certificate;
+  /** Fingerprints of peer certificates this node accepts. */
+  readonly accepted: ReadonlySet<string>;
+  /** The TLS server name peers are dialled with: the cluster name. */
+  readonly serverName: string;
+
+  readonly #keyPem: string;
+  readonly #caPublicKeys: readonly KeyObject[];
+  readonly #trustCache = new Map<string, boolean>();
+
+  private constructor(fields: {
+    trustedCas: x509.X509Certificate[];
+    caPublicKeys: KeyObject[];
+    certificate: x509.X509Certificate;
+    issuer: x509.X509Certificate;
+    keyPem: string;
+    accepted: Set<string>;
+    serverName: string;
+  }) {
+    this.trustedCas = fields.trustedCas;
+    this.#caPublicKeys = fields.caPublicKeys;
+    this.certificate = fields.certificate;
+    this.fingerprint = fingerprint(certificateDer(fields.certificate));
+    this.issuer = fields.issuer;
+    this.#keyPem = fields.keyPem;
+    this.accepted = fields.accepted;
+    this.serverName = fields.serverName;
+  }
+
+  /** Validates material and builds a state from it; see the class comment for errors. */
+  static fromPem(material: ClusterTlsMaterial): ClusterTlsState {
+    const trustedCas = material.trustedCaPems.flatMap((pem) => certificatesFromPem(pem));
+    if (trustedCas.length === 0) {
+      throw new PkiError("malformed-pem", "no trusted CA certificate given");
+    }
+    trustedCas.forEach(assertIsCa);
+    const caPublicKeys = trustedCas.map((ca) => new NodeX509(certificateDer(ca)).publicKey);
+
+    const [certificate] = certificatesFromPem(material.certPem);
+    const key = privateKeyFromPem(material.keyPem);
+    assertKeyMatchesCertificate(key, certificate!);
+
+    const leaf = new NodeX509(certificateDer(certificate!));
+    const issuerIndex = caPublicKeys.findIndex((k) => leaf.verify(k));
+    if (issuerIndex < 0) {
+      throw new PkiError(
+        "untrusted-certificate",
+        "this node's certificate is not signed by any of the trusted CAs",
+      );
+    }
+
+    const accepted = material.accepted ?? [fingerprint(certificateDer(certificate!))];
+    for (const fp of accepted) {
+      if (!isFingerprint(fp)) {
+        throw new PkiError(
+          "bad-fingerprint",
+          "accepted fingerprints must be 64 lowercase hex characters (SHA-256 of the DER)",
+        );
+      }
+    }
+
+    const serverName = material.serverName ?? nameOf(certificate!);
+    if (serverName === undefined || !certificateHasName(certificate!, serverName)) {
+      throw new PkiError(
+        "malformed-certificate",
+        "this node's certificate does not carry the cluster name as DNS SAN or CN",
+      );
+    }
+
+    return new ClusterTlsState({
+      trustedCas,
+      caPublicKeys,
+      certificate: certificate!,
+      issuer: trustedCas[issuerIndex]!,
+      keyPem: material.keyPem,
+      accepted: new Set(accepted),
+      serverName,
+    });
+  }
+
+  /** The same material with a different accepted set (a rotation step). */
+  withAccepted(accepted: readonly string[]): ClusterTlsState {
+    return ClusterTlsState.fromPem({ ...this.material(), accepted });
+  }
+
+  /**
+   * The material this state was built from, normalised. Contains the private key: for
+   * persisting and replicating only, never for logs.
+   */
+  material(): Required<ClusterTlsMaterial> {
+    return {
+      trustedCaPems: [this.trustedCaPem],
+      certPem: certificatesToPem([this.certificate]),
+      keyPem: this.#keyPem,
+      accepted: [...this.accepted],
+      serverName: this.serverName,
+    };
+  }
+
+  /** The trusted CAs as one PEM bundle: what `GetCABundle` returns and `ca.pem` holds. */
+  get trustedCaPem(): string {
+    return certificatesToPem(this.trustedCas);
+  }
+
+  /** What this node presents: its certificate followed by its issuing CA, PEM. */
+  get chainPem(): string {
+    return certificatesToPem([this.certificate, this.issuer]);
+  }
+
+  /** True when a peer certificate with this fingerprint is in the accepted set. */
+  isAccepted(peerFingerprint: string): boolean {
+    return this.accepted.has(peerFingerprint);
+  }
+
+  /**
+   * True when the DER certificate is signed by one of the trusted CAs: a real signature
+   * check with each CA's public key (not issuer-name matching). Decisions are cached per
+   * fingerprint, since every request of a session asks about the same peer.
+   */
+  isSignedByTrustedCa(der: Uint8Array): boolean {
+    const fp = fingerprint(der);
+    const cached = this.#trustCache.get(fp);
+    if (cached !== undefined) return cached;
+    let ok = false;
+    try {
+      const cert = new NodeX509(der);
+      ok = this.#caPublicKeys.some((k) => cert.verify(k));
+    } catch {
+      ok = false;
+    }
+    if (this.#trustCache.size >= TRUST_CACHE_LIMIT) this.#trustCache.clear();
+    this.#trustCache.set(fp, ok);
+    return ok;
+  }
+
+  /**
+   * The secure-context part of the server options: what `setSecureContext` takes on a hot
+   * reload. Presents the certificate with its CA in the chain, so that a joining node can
+   * find the CA its token pins; trusts only the cluster CAs for client certificates.
+   */
+  secureContextOptions(): tls.SecureContextOptions {
+    return {
+      cert: this.chainPem,
+      key: this.#keyPem,
+      ca: this.trustedCaPem,
+      minVersion: TLS_VERSION,
+      maxVersion: TLS_VERSION,
+    };
+  }
+
+  /**
+   * Options for the cluster-port server: TLS 1.3 only, asks every client for a
+   * certificate, ALPN h2. `rejectUnauthorized` is false on purpose: a client without a
+   * certificate must reach `Enroll` and `GetCABundle`, and everyone else must get a gRPC
+   * status (`unauthenticated`) from the gate rather than an opaque handshake failure.
+   * OpenSSL still verifies whatever certificate the client sends against `ca`; the gate
+   * reads the verdict from `socket.authorized`.
+   */
+  serverOptions(): tls.TlsOptions {
+    return {
+      ...this.secureContextOptions(),
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: [CLUSTER_ALPN],
+    };
+  }
+
+  /**
+   * Options for dialling a peer: present the cluster certificate, trust only the cluster
+   * CAs, use the cluster name as SNI and for the hostname check, and refuse a server whose
+   * leaf is not in the accepted set (an evicted node still holds a CA-signed certificate).
+   */
+  clientOptions(): tls.ConnectionOptions {
+    const accepted = this.accepted;
+    return {
+      ...this.secureContextOptions(),
+      servername: this.serverName,
+      rejectUnauthorized: true,
+      ALPNProtocols: [CLUSTER_ALPN],
+      checkServerIdentity(host, cert) {
+        const err = defaultCheckServerIdentity(host, cert);
+        if (err !== undefined) return err;
+        const fp = fingerprint(new Uint8Array(cert.raw));
+        if (!accepted.has(fp)) {
+          const e = new Error(
+            `peer certificate ${fp} is signed by a trusted CA but is not in the accepted set`,
+          ) as Error & { code: string };
+          e.code = "ERR_GASTROLOG_PEER_NOT_ACCEPTED";
+          return e;
+        }
+        return undefined;
+      },
+    };
+  }
+}
+
+function nameOf(cert: x509.X509Certificate): string | undefined {
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const dns = san?.names.items.find((n) => n.type === "dns")?.value;
+  return dns ?? cert.subjectName.getField("CN")[0];
+}
