@@ -83,13 +83,15 @@ class Raft implements RawNode {
   private role: Role = "follower";
   private readonly log: RaftLog;
 
-  /** Membership as of the last applied conf entry (or snapshot). */
+  /**
+   * Membership in effect: that of the latest conf entry in the log, committed or not
+   * (thesis §4.1), else the snapshot's.
+   */
   private conf: ConfState;
-  /** Index of the entry (or snapshot) that established `conf`. */
-  private confIndex: number;
-  /** Membership at the snapshot, and the applied changes after it (for compact). */
+  /** Membership at the snapshot. */
   private snapConf: ConfState;
-  private confHistory: { index: number; conf: ConfState }[] = [];
+  /** The conf entries in the log after the snapshot, with the membership each yields. */
+  private confLog: { index: number; term: number; conf: ConfState }[] = [];
   /** The latest snapshot with its data, to send to followers behind the log. */
   private snapshot: Snapshot | undefined;
 
@@ -115,8 +117,6 @@ class Raft implements RawNode {
   private applying: number;
   /** A snapshot received from a leader, not yet handed out. */
   private pendingSnapshot: Snapshot | undefined;
-  /** Committed entries handed out in the last Ready, applied at advance(). */
-  private handedCommitted: readonly Entry[] = NO_ENTRIES;
   private handedApplying = 0;
 
   constructor(o: RaftOptions) {
@@ -158,18 +158,13 @@ class Raft implements RawNode {
     this.log = new RaftLog(snapIndex, snapTerm, p.entries, hs.commit);
     this.snapConf = p.snapshot?.conf ?? EMPTY_CONF;
     this.conf = this.snapConf;
-    this.confIndex = snapIndex;
     if (p.snapshot) this.snapshot = { meta: p.snapshot, data: p.snapshotData ?? EMPTY_BYTES };
 
     const applied = Math.max(o.applied ?? snapIndex, snapIndex);
     if (applied > this.log.committed) {
       throw new RaftInvariantError(`applied ${applied} is past commit ${this.log.committed}`);
     }
-    // Membership as of `applied`: replay the conf entries the state machine has applied.
-    for (let i = snapIndex + 1; i <= applied; i++) {
-      const e = this.log.entry(i)!;
-      if (e.type === "conf" && e.change) this.recordConf(e.index, e.change);
-    }
+    this.syncConf(p.entries);
     this.applied = applied;
     this.applying = applied;
     this.prevSoft = { leader: "", role: "follower" };
@@ -252,10 +247,10 @@ class Raft implements RawNode {
 
   proposeConfChange(change: ConfChange): { index: number; term: number } {
     this.checkCanPropose();
-    if (this.pendingConfIndex > this.applied) {
+    if (this.pendingConfIndex > this.log.committed) {
       throw new RaftError(
         "ConfChangePending",
-        `a membership change (or this leader's first entry) at ${this.pendingConfIndex} is not yet applied`,
+        `a membership change (or this leader's first entry) at ${this.pendingConfIndex} is not yet committed`,
       );
     }
     validateConfChange(this.conf, change);
@@ -269,6 +264,12 @@ class Raft implements RawNode {
   transferLeader(to: NodeId): void {
     if (this.role !== "leader") throw new RaftError("NotLeader", "not the leader", this.lead);
     if (to === this.id) throw new RaftError("InvalidTransfer", "already the leader");
+    if (this.removedLeader()) {
+      throw new RaftError(
+        "ProposalDropped",
+        "this leader is no longer a voter; it is stepping down",
+      );
+    }
     const r = memberRole(this.conf, to);
     if (r === undefined) throw new RaftError("UnknownNode", `${to} is not a member`);
     if (r === "learner") throw new RaftError("InvalidTransfer", `${to} is a nonvoter`);
@@ -323,12 +324,13 @@ class Raft implements RawNode {
     }
     if (index === this.log.snapshotIndex && this.snapshot) return this.snapshot;
     const term = this.log.term(index)!;
-    const conf = this.confAt(index);
+    let conf = this.snapConf;
+    for (const c of this.confLog) if (c.index <= index) conf = c.conf;
     const snap: Snapshot = { meta: { index, term, conf }, data };
     this.log.compact(index);
     this.snapshot = snap;
     this.snapConf = conf;
-    this.confHistory = this.confHistory.filter((h) => h.index > index);
+    this.confLog = this.confLog.filter((c) => c.index > index);
     return snap;
   }
 
@@ -370,7 +372,6 @@ class Raft implements RawNode {
       committedEntries = this.log.slice(this.applying + 1, this.log.committed + 1);
       this.applying = this.log.committed;
     }
-    this.handedCommitted = committedEntries;
     this.handedApplying = this.applying;
     const messages = this.msgs;
     this.msgs = [];
@@ -389,11 +390,6 @@ class Raft implements RawNode {
   }
 
   advance(): void {
-    // Membership changes take effect when applied (as in etcd), in log order.
-    for (const e of this.handedCommitted) {
-      if (e.type === "conf" && e.change && e.index > this.confIndex) this.applyConf(e);
-    }
-    this.handedCommitted = NO_ENTRIES;
     if (this.handedApplying > this.applied) this.applied = this.handedApplying;
   }
 
@@ -412,9 +408,8 @@ class Raft implements RawNode {
       }
     }
     let pendingConfChange = false;
-    for (let i = this.applied + 1; i <= this.log.lastIndex(); i++) {
-      if (this.log.entry(i)?.type === "conf") pendingConfChange = true;
-    }
+    const lastConf = this.confLog[this.confLog.length - 1];
+    if (lastConf && lastConf.index > this.log.committed) pendingConfChange = true;
     return {
       id: this.id,
       term: this.term,
@@ -505,8 +500,23 @@ class Raft implements RawNode {
     return pr;
   }
 
+  /**
+   * May this node campaign? Yes if it is a voter in its latest configuration; also if
+   * that configuration removes or demotes it but is not yet committed, and it is a
+   * voter in the committed one (thesis §4.2.2): until the change commits, the cluster
+   * may need this node to lead so that the change can commit at all. It counts votes
+   * with the latest configuration, which does not include its own.
+   */
   private promotable(): boolean {
-    return this.conf.voters.includes(this.id);
+    if (this.conf.voters.includes(this.id)) return true;
+    const n = this.confLog.length;
+    if (n === 0 || this.confLog[n - 1]!.index <= this.log.committed) return false;
+    let committed = this.snapConf;
+    for (const c of this.confLog) {
+      if (c.index > this.log.committed) break;
+      committed = c.conf;
+    }
+    return committed.voters.includes(this.id);
   }
 
   private tickElection(): void {
@@ -551,10 +561,6 @@ class Raft implements RawNode {
   private hup(kind: CampaignKind): void {
     if (this.role === "leader") return;
     if (!this.promotable()) return;
-    // A committed membership change not yet applied may remove us; wait for it.
-    for (let i = this.applied + 1; i <= this.log.committed; i++) {
-      if (this.log.entry(i)?.type === "conf") return;
-    }
     this.campaignNow(kind);
   }
 
@@ -744,6 +750,7 @@ class Raft implements RawNode {
     }
     const last = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (last !== undefined) {
+      if (m.entries.length > 0) this.syncConf(m.entries);
       this.send("appResp", m.from, { index: last });
       return;
     }
@@ -788,9 +795,8 @@ class Raft implements RawNode {
     this.log.restore(index, term);
     this.snapshot = s;
     this.snapConf = s.meta.conf;
-    this.confHistory = [];
+    this.confLog = [];
     this.conf = s.meta.conf;
-    this.confIndex = index;
     this.pendingSnapshot = s;
     this.applying = index;
     return true;
@@ -807,8 +813,11 @@ class Raft implements RawNode {
         this.leadTransferee,
       );
     }
-    if (!this.prs.has(this.id)) {
-      throw new RaftError("ProposalDropped", "this leader is no longer a member");
+    if (this.removedLeader()) {
+      throw new RaftError(
+        "ProposalDropped",
+        "this leader is no longer a voter; it is stepping down",
+      );
     }
   }
 
@@ -820,6 +829,7 @@ class Raft implements RawNode {
         ? { index, term: this.term, type, data }
         : { index, term: this.term, type, data, change };
     this.log.append([e]);
+    if (type === "conf") this.syncConf([e]);
     const self = this.prs.get(this.id);
     if (self) self.maybeUpdate(index);
     // A single voter commits on its own.
@@ -837,6 +847,13 @@ class Raft implements RawNode {
   }
 
   private onCommitAdvanced(): void {
+    if (this.removedLeader()) {
+      const c = this.confLog[this.confLog.length - 1];
+      if (c === undefined || c.index <= this.log.committed) {
+        this.stepDownAfterRemoval();
+        return;
+      }
+    }
     if (this.pendingReads.length > 0 && this.committedEntryInCurrentTerm()) {
       const reads = this.pendingReads;
       this.pendingReads = [];
@@ -916,23 +933,29 @@ class Raft implements RawNode {
 
   // ---------------------------------------------------------------- membership
 
-  private recordConf(index: number, change: ConfChange): void {
-    this.conf = applyConfChange(this.conf, change);
-    this.confIndex = index;
-    this.confHistory.push({ index, conf: this.conf });
-  }
-
-  private confAt(index: number): ConfState {
-    let c = this.snapConf;
-    for (const h of this.confHistory) {
-      if (h.index <= index) c = h.conf;
-      else break;
+  /**
+   * Brings `conf` in line with the log after `appended` went in: conf entries that a
+   * truncation removed are forgotten (their (index, term) no longer matches), new ones
+   * take effect at once, and the node reacts to the new membership.
+   */
+  private syncConf(appended: readonly Entry[]): void {
+    const before = this.conf;
+    let n = this.confLog.length;
+    while (n > 0 && this.log.term(this.confLog[n - 1]!.index) !== this.confLog[n - 1]!.term) n--;
+    this.confLog.length = n;
+    let conf = n > 0 ? this.confLog[n - 1]!.conf : this.snapConf;
+    const lastRecorded = n > 0 ? this.confLog[n - 1]!.index : this.log.snapshotIndex;
+    for (const e of appended) {
+      if (e.type !== "conf" || !e.change || e.index <= lastRecorded) continue;
+      if (this.log.term(e.index) !== e.term) continue;
+      conf = applyConfChange(conf, e.change);
+      this.confLog.push({ index: e.index, term: e.term, conf });
     }
-    return c;
+    this.conf = conf;
+    if (conf !== before) this.onConfChanged();
   }
 
-  private applyConf(e: Entry): void {
-    this.recordConf(e.index, e.change!);
+  private onConfChanged(): void {
     if (this.role === "leader") {
       const last = this.log.lastIndex();
       for (const id of this.conf.voters) {
@@ -946,41 +969,38 @@ class Raft implements RawNode {
         else this.addProgress(id, true, last);
       }
       for (const id of [...this.prs.keys()]) {
-        if (memberRole(this.conf, id) === undefined) this.prs.delete(id);
-      }
-      if (!this.conf.voters.includes(this.id)) {
-        this.stepDownAfterRemoval();
-        return;
+        // The leader keeps its own progress while it finishes its own removal.
+        if (id !== this.id && memberRole(this.conf, id) === undefined) this.prs.delete(id);
       }
       if (this.leadTransferee !== "" && memberRole(this.conf, this.leadTransferee) !== "voter") {
         this.abortLeaderTransfer();
       }
-      // The quorum changed: commit may move (a slow voter left), new members need data.
-      if (this.maybeCommit()) this.onCommitAdvanced();
-      this.bcastAppend();
     } else if (this.role !== "follower" && !this.promotable()) {
       this.becomeFollower(this.term, "");
     }
   }
 
   /**
-   * The leader applied its own removal or demotion. The change committed under the old
-   * configuration (which counted this leader); from now on it does not count itself.
-   * It tells the followers the latest commit, hands leadership to the most caught-up
-   * voter if there is one, and steps down (thesis §4.2.2).
+   * The leader's own removal or demotion is committed (thesis §4.2.2). Since it was
+   * appended the leader has not counted itself and has taken no proposals; the
+   * remaining voters that committed the change use it, so they can elect a leader
+   * without this node. It hands leadership to a voter that holds its whole log, if
+   * any, and steps down.
    */
   private stepDownAfterRemoval(): void {
     this.bcastAppend();
     const last = this.log.lastIndex();
-    let target: NodeId = "";
     for (const id of this.conf.voters) {
       if (this.prs.get(id)?.match === last) {
-        target = id;
+        this.send("timeoutNow", id, {});
         break;
       }
     }
-    if (target !== "") this.send("timeoutNow", target, {});
     this.becomeFollower(this.term, "");
+  }
+
+  private removedLeader(): boolean {
+    return this.role === "leader" && !this.conf.voters.includes(this.id);
   }
 
   // ---------------------------------------------------------------- messages
