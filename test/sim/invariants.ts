@@ -54,12 +54,17 @@ export interface Checker {
   onHardState(node: CheckedNode, prev: HardState | undefined, hs: HardState): void;
   /** A node announced itself leader of `term` (soft state), after persisting that Ready. */
   onLeader(node: CheckedNode, term: number): void;
+  /**
+   * A node that led `term` since its previous hard state moved its commit to `commit`.
+   * Raft §5.4.2: a leader commits by counting replicas only for entries of its own term.
+   */
+  onLeaderCommit(node: CheckedNode, term: number, commit: number): void;
   /** A node sent a message that only a leader of `term` sends. */
   onLeaderMessage(from: string, term: number): void;
   /** A node persisted or installed a snapshot. */
   onSnapshot(node: CheckedNode, snap: Snapshot): void;
-  /** A node applied `e`, its FSM hash now being `fsmHash`. */
-  onApply(node: CheckedNode, e: Entry, fsmHash: number): void;
+  /** A node at `term` applied `e`, its FSM hash now being `fsmHash`. */
+  onApply(node: CheckedNode, e: Entry, fsmHash: number, term: number): void;
   /** A read began on `node`; `ctx` is its unique id. */
   onReadStart(node: CheckedNode, ctx: number, step: number): void;
   /** A ReadState came out of `node`. */
@@ -117,18 +122,45 @@ export function createChecker(options: CheckerOptions): Checker {
     cPrefix.push(prefix);
     cFsm.push(mixHash(cFsm[cFsm.length - 1]!, e.index, e.term, ident));
     if (e.type === "conf" && e.change) applyConf(e.change);
-    // Leader completeness, checked as commit grows: every leader of a later term must
-    // already hold this entry (Raft §5.4.1, Leader Completeness Property).
-    for (const { node, term } of liveLeaders()) {
-      if (term <= e.term) continue;
-      const p = node.storage.prefix(e.index);
-      if (p === undefined && e.index <= node.storage.snapIndex) continue;
-      if (p !== prefix) {
-        throw new SimViolation(
-          "leader-completeness",
-          `${node.id}, leader of term ${term}, lacks entry ${e.index} (term ${e.term}) committed later`,
-        );
-      }
+  };
+
+  // What is known about *when* entries were committed: a node at term τ that knows
+  // index c is committed proves that c was committed in some term <= τ. Leader
+  // Completeness (Raft §5.4) only binds leaders of later terms, so for a leader of term T
+  // the checker may demand the committed log through max{c : observed at τ < T}.
+  // commitSeenAt[τ] is the highest commit observed at term τ.
+  const commitSeenAt: number[] = [];
+
+  /** Highest index known committed in a term before `term`. */
+  const committedBefore = (term: number): number => {
+    let best = base;
+    const n = Math.min(term, commitSeenAt.length);
+    for (let t = 0; t < n; t++) {
+      const c = commitSeenAt[t];
+      if (c !== undefined && c > best) best = c;
+    }
+    return best;
+  };
+
+  /** Checks that `node` (leader of `term`) holds the committed log through `through`. */
+  const holdsCommitted = (node: CheckedNode, term: number, through: number, when: string) => {
+    const st = node.storage;
+    if (through <= st.snapIndex) return;
+    if (st.lastIndex() < through || st.prefix(through) !== cPrefix[through - base]) {
+      throw new SimViolation(
+        "leader-completeness",
+        `${node.id}, leader of term ${term}, lacks the log through ${through} committed before term ${term} (${when}; its last index ${st.lastIndex()})`,
+      );
+    }
+  };
+
+  /** Records that index `c` was known committed at term `term`, and checks leaders. */
+  const observeCommit = (c: number, term: number) => {
+    const prev = commitSeenAt[term];
+    if (prev !== undefined && prev >= c) return;
+    commitSeenAt[term] = c;
+    for (const l of liveLeaders()) {
+      if (l.term > term) holdsCommitted(l.node, l.term, c, "commit learned later");
     }
   };
 
@@ -221,6 +253,7 @@ export function createChecker(options: CheckerOptions): Checker {
             `${node.id} committed a log through ${c} that differs from the committed log`,
           );
         }
+        observeCommit(c, hs.term);
         return;
       }
       // Extend: the node's log must agree with what is known, then adds new entries.
@@ -239,18 +272,22 @@ export function createChecker(options: CheckerOptions): Checker {
       for (let i = known + 1; i <= c; i++) {
         extend(st.entry(i)!, st.ident(i)!, st.prefix(i)!);
       }
+      observeCommit(c, hs.term);
     },
 
     onLeader(node, term) {
       checkLeader(node.id, term, "soft state");
-      // Leader completeness (Raft §5.4): a new leader holds every committed entry.
-      const known = commitIndex();
-      const st = node.storage;
-      if (known <= st.snapIndex) return;
-      if (st.lastIndex() < known || st.prefix(known) !== cPrefix[known - base]) {
+      // Leader completeness (Raft §5.4): a new leader holds every entry committed in an
+      // earlier term.
+      holdsCommitted(node, term, committedBefore(term), "on election");
+    },
+
+    onLeaderCommit(node, term, commit) {
+      const t = node.storage.term(commit);
+      if (t !== term) {
         throw new SimViolation(
-          "leader-completeness",
-          `${node.id} became leader of term ${term} without the committed log through ${known} (its last index ${st.lastIndex()})`,
+          "commit-rule",
+          `${node.id}, leader of term ${term}, advanced its commit to ${commit}, an entry of term ${t}`,
         );
       }
     },
@@ -285,7 +322,7 @@ export function createChecker(options: CheckerOptions): Checker {
       }
     },
 
-    onApply(node, e, fsmHash) {
+    onApply(node, e, fsmHash, term) {
       const i = e.index;
       const known = commitIndex();
       const ident = entryIdent(e);
@@ -305,6 +342,7 @@ export function createChecker(options: CheckerOptions): Checker {
         );
       }
       if (i > maxApplied) maxApplied = i;
+      observeCommit(i, term);
     },
 
     onReadStart(node, ctx, step) {

@@ -99,11 +99,16 @@ const A = {
   conf: 11,
   transfer: 12,
   compact: 13,
+  bounce: 14,
 } as const;
-const ACTIONS = 14;
+const ACTIONS = 15;
+
+/** The kinds of schedule; a seed draws one, then draws its parameters. */
+type Family = "calm" | "balanced" | "storm";
 
 /** The per-schedule mix, drawn from the seed so that runs differ in character too. */
 interface Profile {
+  readonly family: Family;
   readonly cumulative: Float64Array;
   readonly reorder: number;
   readonly immediateReady: number;
@@ -113,25 +118,39 @@ interface Profile {
   readonly maxInflightMsgs: number;
   readonly payloadMax: number;
   readonly learners: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
 }
 
+/**
+ * Draws a schedule's character. Calm schedules have no network or machine faults (only
+ * membership changes, transfers and compaction); balanced ones have some; storms crash
+ * leaders, bounce nodes and cut links often, with short election timeouts and one entry
+ * per append, which is where elections, log repair and the commit rule get stressed.
+ */
 function drawProfile(rng: Prng): Profile {
+  const x = rng.float();
+  const family: Family = x < 0.2 ? "calm" : x < 0.65 ? "balanced" : "storm";
+  const storm = family === "storm";
+  const faulty = family !== "calm";
   const w = new Float64Array(ACTIONS);
-  const faulty = rng.chance(0.75);
   w[A.deliver] = 50 + rng.int(25);
-  w[A.drop] = faulty ? rng.float() * 5 : 0;
-  w[A.duplicate] = faulty ? rng.float() * 3 : 0;
   w[A.tick] = 15 + rng.int(15);
   w[A.ready] = 3;
   w[A.propose] = 3 + rng.int(8);
   w[A.read] = rng.float() * 3;
-  w[A.partition] = faulty ? rng.float() * 1.5 : 0;
-  w[A.heal] = 0.5 + rng.float() * 1.5;
-  w[A.crash] = faulty ? rng.float() * 1.5 : 0;
-  w[A.restart] = 0.5 + rng.float() * 2;
   w[A.conf] = rng.float() * 1.2;
   w[A.transfer] = rng.float() * 0.8;
   w[A.compact] = rng.float() * 1.2;
+  if (faulty) {
+    w[A.drop] = (storm ? 2 : 0) + rng.float() * 4;
+    w[A.duplicate] = rng.float() * 2;
+    w[A.partition] = (storm ? 0.5 : 0.1) + rng.float() * (storm ? 1 : 0.7);
+    w[A.crash] = (storm ? 1 : 0.1) + rng.float() * (storm ? 2 : 0.7);
+    w[A.bounce] = storm ? 0.5 + rng.float() * 1.5 : rng.float() * 0.3;
+  }
+  w[A.heal] = 0.3 + w[A.partition]! * (1 + rng.float() * 2);
+  w[A.restart] = 0.3 + w[A.crash]! * (1 + rng.float() * 2);
   let total = 0;
   const cumulative = new Float64Array(ACTIONS);
   for (let i = 0; i < ACTIONS; i++) {
@@ -139,17 +158,21 @@ function drawProfile(rng: Prng): Profile {
     cumulative[i] = total;
   }
   for (let i = 0; i < ACTIONS; i++) cumulative[i] = cumulative[i]! / total;
-  const electionTick = 6 + rng.int(7);
+  const electionTick = storm ? 3 + rng.int(4) : 6 + rng.int(7);
   return {
+    family,
     cumulative,
-    reorder: rng.float() * 0.5,
+    reorder: storm ? 0.3 + rng.float() * 0.4 : rng.float() * 0.5,
     immediateReady: 0.6 + rng.float() * 0.4,
     electionTick,
-    heartbeatTick: 1 + rng.int(Math.min(3, electionTick - 1)),
-    maxSizePerMsg: rng.pick([64, 256, 1024, 1 << 20]),
+    heartbeatTick: storm ? 1 : 1 + rng.int(Math.min(3, electionTick - 1)),
+    maxSizePerMsg: storm && rng.chance(0.6) ? 64 : rng.pick([64, 256, 1024, 1 << 20]),
     maxInflightMsgs: rng.pick([1, 2, 4, 256]),
     payloadMax: 4 + rng.int(60),
     learners: rng.int(3),
+    // Mostly the defaults the runtime uses; sometimes without, which etcd also tests.
+    preVote: rng.chance(0.75),
+    checkQuorum: rng.chance(0.75),
   };
 }
 
@@ -272,6 +295,8 @@ export function runSchedule(options: SimOptions): SimResult {
       persisted,
       maxSizePerMsg: profile.maxSizePerMsg,
       maxInflightMsgs: profile.maxInflightMsgs,
+      preVote: profile.preVote,
+      checkQuorum: profile.checkQuorum,
       ...(coreBug ? { injectBug: coreBug } : {}),
     });
     n.fsm = createSimFsm();
@@ -350,7 +375,11 @@ export function runSchedule(options: SimOptions): SimResult {
     }
     if (rd.entries.length > 0) st.append(rd.entries, (e, p) => checker.onAppend(n, e, p));
     if (rd.hardState) {
-      checker.onHardState(n, n.hs, rd.hardState);
+      const hs = rd.hardState;
+      if (n.role === "leader" && n.leaderTerm === hs.term && hs.commit > n.hs.commit) {
+        checker.onLeaderCommit(n, hs.term, hs.commit);
+      }
+      checker.onHardState(n, n.hs, hs);
       st.setHardState(rd.hardState);
       n.hs = rd.hardState;
       if (n.hs.term > stats.maxTerm) stats.maxTerm = n.hs.term;
@@ -366,7 +395,7 @@ export function runSchedule(options: SimOptions): SimResult {
     if (rd.snapshot) n.fsm.restore(rd.snapshot);
     for (const e of rd.committedEntries) {
       n.fsm.apply(e);
-      checker.onApply(n, e, n.fsm.hash);
+      checker.onApply(n, e, n.fsm.hash, n.hs.term);
     }
     for (const rs of rd.readStates) {
       checker.onReadState(n, rs);
@@ -515,9 +544,11 @@ export function runSchedule(options: SimOptions): SimResult {
     }
   };
 
-  const crash = () => {
-    const n = randomLive();
-    if (!n) return;
+  const crash = (): SimNode | undefined => {
+    // Leaders crash more often than their share: that is where elections, log repair
+    // and the commit rule get exercised.
+    const n = rng.chance(0.4) ? target() : randomLive();
+    if (!n) return undefined;
     let note = "";
     if (n.core.hasReady() && rng.chance(0.6)) {
       const at = rng.int(3);
@@ -530,6 +561,16 @@ export function runSchedule(options: SimOptions): SimResult {
     down.core = undefined;
     down.role = "follower";
     down.leaderTerm = 0;
+    return down;
+  };
+
+  /** A quick reboot: crash (maybe mid-Ready) and come straight back from disk. */
+  const bounce = () => {
+    const n = crash();
+    if (n === undefined) return;
+    trace.add(step, Act.restart, n.id, 0);
+    startCore(n);
+    afterInput(n);
   };
 
   const restart = () => {
@@ -550,7 +591,7 @@ export function runSchedule(options: SimOptions): SimResult {
 
   const confChange = () => {
     const n = target();
-    if (!n || n.role !== "leader") return;
+    if (n?.role !== "leader") return;
     const conf = n.core.status().conf;
     const members = [...conf.voters, ...conf.learners];
     const id = ++confSeq;
@@ -592,7 +633,7 @@ export function runSchedule(options: SimOptions): SimResult {
 
   const transfer = () => {
     const n = target();
-    if (!n || n.role !== "leader") return;
+    if (n?.role !== "leader") return;
     const conf = n.core.status().conf;
     // Mostly voters; sometimes a learner, itself or a stranger, which must be refused.
     const pool = rng.chance(0.8) ? conf.voters : [...conf.learners, n.id, "nobody"];
@@ -625,14 +666,37 @@ export function runSchedule(options: SimOptions): SimResult {
     stats.compactions++;
   };
 
+  // Schedules alternate between storms (faults as the profile says) and calm spells
+  // (no new faults), so that leaders get elected and commit between the storms.
+  let calm = false;
+
+  const tickSomeone = () => {
+    for (let tries = 0; tries < 8; tries++) {
+      const n = nodes[rng.int(nodes.length)]!;
+      if (live(n) && rng.chance(n.tickRate)) {
+        tick(n);
+        return;
+      }
+    }
+  };
+
   const randomStep = () => {
+    if (rng.chance(1 / 150)) calm = !calm;
     const x = rng.float();
     const c = profile.cumulative;
     let a = 0;
     while (a < ACTIONS - 1 && x >= c[a]!) a++;
+    if (
+      calm &&
+      (a === A.drop || a === A.duplicate || a === A.partition || a === A.crash || a === A.bounce)
+    ) {
+      a = A.deliver;
+    }
     switch (a) {
       case A.deliver:
+        // An idle wire lets time pass instead, so that every step does something.
         if (net.size > 0) deliver(rng.chance(profile.reorder) ? rng.int(net.size) : 0);
+        else tickSomeone();
         return;
       case A.drop:
         if (net.size > 0) {
@@ -649,14 +713,7 @@ export function runSchedule(options: SimOptions): SimResult {
         }
         return;
       case A.tick:
-        for (let tries = 0; tries < 8; tries++) {
-          const n = nodes[rng.int(nodes.length)]!;
-          if (live(n) && rng.chance(n.tickRate)) {
-            tick(n);
-            return;
-          }
-        }
-        return;
+        return tickSomeone();
       case A.ready: {
         const start = rng.int(nodes.length);
         for (let i = 0; i < nodes.length; i++) {
@@ -689,8 +746,10 @@ export function runSchedule(options: SimOptions): SimResult {
         return confChange();
       case A.transfer:
         return transfer();
-      default:
+      case A.compact:
         return compact();
+      default:
+        return bounce();
     }
   };
 
@@ -726,13 +785,27 @@ export function runSchedule(options: SimOptions): SimResult {
         if (--budget === 0) throw new SimViolation("liveness", "messages never quiesce");
         deliver(0);
       }
+      // Servers whose removal committed meanwhile are shut down too.
+      for (const n of nodes) {
+        if (n.core !== undefined && checker.isRemoved(n.id)) {
+          n.core = undefined;
+          n.stopped = true;
+        }
+      }
       if (leader === undefined || leader.role !== "leader" || leader.core === undefined) {
         leader = undefined;
         final = undefined;
+        // The leader must be at the highest term among members (strangers that were
+        // never added may sit at any term; they do not count).
+        const { voters, learners } = checker.committedMembers();
         let maxTerm = 0;
-        for (const n of nodes) if (live(n) && n.hs.term > maxTerm) maxTerm = n.hs.term;
         for (const n of nodes) {
-          if (live(n) && n.role === "leader" && n.hs.term === maxTerm) leader = n;
+          if (live(n) && (voters.has(n.id) || learners.has(n.id)) && n.hs.term > maxTerm) {
+            maxTerm = n.hs.term;
+          }
+        }
+        for (const n of nodes) {
+          if (live(n) && n.role === "leader" && n.hs.term >= maxTerm) leader = n;
         }
         if (leader === undefined) {
           if (round >= bound) {
