@@ -140,3 +140,57 @@ export class FsmDriver {
     return d;
   }
 }
+
+/** A script that touches every part of the state, leaving a rotation in flight. */
+export function richScript(): [CommandInput, number][] {
+  const cert2 = fakeCert("cert2");
+  const steps: [CommandInput, number][] = [[initCommand(), T0]];
+  for (let i = 2; i <= 4; i++) {
+    steps.push([
+      {
+        kind: "enrollNode",
+        tokenId: "tok-reusable",
+        secretHash: fakeHash("reusable"),
+        node: { id: `n${i}`, name: `node-${i}`, clusterAddr: `127.0.0.${i}:4566` },
+        suffrageAsked: i === 4 ? "nonvoter" : "voter",
+        sourceAddr: `127.0.0.${i}:5000`,
+      },
+      T0 + i,
+    ]);
+  }
+  steps.push([{ kind: "updateNode", nodeId: "n2", suffrage: "voter" }, T0 + 10]);
+  steps.push([
+    {
+      kind: "createToken",
+      tokenId: "tz",
+      secretHash: fakeHash("tz"),
+      maxUses: 2,
+      expiresAtUnixMs: T0 + 1e6,
+      label: "z",
+    },
+    T0 + 11,
+  ]);
+  steps.push([
+    { kind: "createToken", tokenId: "ta", secretHash: fakeHash("ta"), nonvoterOnly: true },
+    T0 + 12,
+  ]);
+  steps.push([{ kind: "revokeToken", tokenId: "ta" }, T0 + 13]);
+  // Keys inserted out of order on purpose: the snapshot must sort them.
+  for (const k of ["zeta", "alpha/2", "alpha/1", "m"]) {
+    steps.push([{ kind: "putKey", key: k, value: `v-${k}` }, T0 + 20]);
+  }
+  steps.push([{ kind: "deleteKey", key: "m" }, T0 + 21]);
+  steps.push([{ kind: "addTrustedCa", ca: fakeCert("ca2") }, T0 + 30]);
+  steps.push([{ kind: "beginRotation", cert: cert2 }, T0 + 40]);
+  steps.push([{ kind: "ackRotation", nodeId: "n3", fingerprint: cert2.fingerprint! }, T0 + 41]);
+  steps.push([{ kind: "ackRotation", nodeId: "n1", fingerprint: cert2.fingerprint! }, T0 + 42]);
+  steps.push([
+    {
+      kind: "recordAudit",
+      auditKind: "enroll.failed",
+      details: { source: "x:1", reason: "mismatch" },
+    },
+    T0 + 50,
+  ]);
+  return steps;
+}
