@@ -1,0 +1,864 @@
+import { randomInt } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { type Logger, silentLogger } from "../log.js";
+import type { RaftOptions, RawNode } from "./core/api.js";
+import { bootstrapState } from "./core/bootstrap.js";
+import { RaftError } from "./core/errors.js";
+import { createRaft } from "./core/raft.js";
+import { RaftNodeError } from "./node-errors.js";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  PersistedState,
+  Ready,
+  Role,
+  SnapshotMeta,
+} from "./types.js";
+
+/**
+ * The state machine a RaftNode drives, in the shape of hashicorp/raft's FSM interface.
+ * `apply` must be deterministic: the same entries in the same order give the same state
+ * and the same responses on every node.
+ */
+export interface RaftFsm {
+  /** Applies one committed `normal` entry and returns the response for its proposer. */
+  apply(entry: Entry): unknown;
+  /** Serialises the whole state. */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot's. */
+  restore(data: Uint8Array): void;
+}
+
+/** Durable log and hard state, as the runtime needs them (see src/raft/storage). */
+export interface RaftNodeStorage {
+  /** What is on disk now. */
+  load(): PersistedState;
+  /**
+   * Durably (fsync) writes, in one transaction: a snapshot's metadata (dropping the log it
+   * covers), entries (replacing any suffix from entries[0].index on), and the hard state.
+   */
+  save(update: {
+    hardState?: HardState;
+    entries?: readonly Entry[];
+    snapshot?: SnapshotMeta;
+  }): Promise<void>;
+  /** Drops log entries at or below `index` (they are covered by a snapshot). */
+  compact(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Snapshot files, as the runtime needs them. */
+export interface RaftNodeSnapshots {
+  save(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
+  latest(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | undefined>;
+}
+
+/** What a transport calls back into. */
+export interface RaftTransportSink {
+  /** A message arrived from a peer. */
+  receive(m: Message): void;
+  /** A message to `id` could not be delivered. */
+  unreachable(id: NodeId): void;
+  /** A snapshot to `id` was (ok) or was not delivered. */
+  snapshotStatus(id: NodeId, ok: boolean): void;
+}
+
+/** Moves messages between nodes (see src/raft/transport). */
+export interface RaftNodeTransport {
+  /** Sends messages, best effort, in order per peer. */
+  send(messages: readonly Message[]): void;
+  /** The current members' addresses; the transport drops streams to others. */
+  setPeers(addrs: Readonly<Record<NodeId, string>>): void;
+  close(): Promise<void>;
+}
+
+/** Options for {@link createRaftNode}. */
+export interface RaftNodeOptions {
+  id: NodeId;
+  fsm: RaftFsm;
+  storage: RaftNodeStorage;
+  snapshots: RaftNodeSnapshots;
+  transport: (sink: RaftTransportSink) => RaftNodeTransport;
+  /** On an empty store: start as the sole voter of a new cluster at this address. */
+  bootstrap?: { addr: string };
+  logger?: Logger;
+  /** Heartbeat interval in ms (default 100). One tick is this long. */
+  heartbeatMs?: number;
+  /** Election timeout in ms, randomized up to 2x (default 1000). */
+  electionTimeoutMs?: number;
+  /** Take a snapshot after this many applied entries since the last (default 4096). */
+  snapshotThreshold?: number;
+  /** Keep this many entries behind a snapshot for slow followers (default 1024). */
+  trailingLogs?: number;
+  /** Default timeout of apply and membership calls in ms (default 10000). */
+  applyTimeoutMs?: number;
+  /** Passed to the core (tests only). */
+  core?: Partial<
+    Pick<RaftOptions, "maxSizePerMsg" | "maxInflightMsgs" | "preVote" | "checkQuorum">
+  >;
+}
+
+/** Per-peer replication figures in {@link RaftNodeStats}. */
+export interface PeerStats {
+  readonly suffrage: "voter" | "nonvoter";
+  readonly addr: string;
+  /** Highest log index known to be replicated there (leader only, else 0). */
+  readonly matchIndex: number;
+  /** Milliseconds since a message from that peer was received; null if never. */
+  readonly lastContactMs: number | null;
+}
+
+/** A snapshot of a node's Raft state for status output. */
+export interface RaftNodeStats {
+  readonly id: NodeId;
+  readonly role: Role | "removed" | "shutdown";
+  readonly leaderId: NodeId;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly conf: ConfState;
+  readonly peers: Readonly<Record<NodeId, PeerStats>>;
+}
+
+/** Call options: a timeout and/or an AbortSignal. */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Events a RaftNode emits. */
+export interface RaftNodeEvents {
+  leader: [leaderId: NodeId, term: number];
+  membership: [conf: ConfState];
+  removed: [];
+  applied: [index: number];
+}
+
+/** A running Raft node: the application-facing API, modelled on hashicorp/raft. */
+export interface RaftNode {
+  readonly id: NodeId;
+  readonly events: EventEmitter<RaftNodeEvents>;
+  /** Proposes a command; resolves once applied here, with the FSM's response. */
+  apply(data: Uint8Array, opts?: CallOptions): Promise<{ index: number; response: unknown }>;
+  /** Resolves once everything committed before the call is applied here (leader only). */
+  barrier(opts?: CallOptions): Promise<number>;
+  /**
+   * Confirms leadership with a quorum (ReadIndex) and waits until this node has applied
+   * up to the read point. Local reads after it resolves are linearizable.
+   */
+  readIndex(opts?: CallOptions): Promise<number>;
+  addVoter(id: NodeId, addr: string, opts?: MembershipOptions): Promise<number>;
+  addNonvoter(id: NodeId, addr: string, opts?: MembershipOptions): Promise<number>;
+  /** Waits for `id` to catch up with the leader's commit, then makes it a voter. */
+  promote(id: NodeId, opts?: MembershipOptions): Promise<number>;
+  demote(id: NodeId, opts?: MembershipOptions): Promise<number>;
+  removeServer(id: NodeId, opts?: MembershipOptions): Promise<number>;
+  /** Moves leadership to `to` (or the most up-to-date voter) and waits for it. */
+  transferLeadership(to?: NodeId, opts?: CallOptions): Promise<NodeId>;
+  /** Takes a snapshot now; resolves to its index. */
+  snapshot(): Promise<number>;
+  stats(): RaftNodeStats;
+  /** Stops ticking, finishes the current turn, fails pending calls and closes storage. */
+  shutdown(): Promise<void>;
+}
+
+/** Options of membership calls. */
+export interface MembershipOptions extends CallOptions {
+  /** Apply only if the latest configuration was committed at this index (compare-and-set). */
+  prevIndex?: number;
+}
+
+interface PendingApply {
+  term: number;
+  resolve(v: { index: number; response: unknown }): void;
+  reject(e: unknown): void;
+}
+
+interface PendingRead {
+  resolve(index: number): void;
+  reject(e: unknown): void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Starts a Raft node: loads durable state, restores the FSM from the latest snapshot, and
+ * runs the drive loop. The loop is the only caller of the core's step/ready/advance; every
+ * other input (ticks, messages, proposals) is queued and handled at the start of a turn,
+ * so nothing runs in the middle of a state change, and one fsync covers every entry that
+ * arrived during a turn.
+ */
+export async function createRaftNode(options: RaftNodeOptions): Promise<RaftNode> {
+  const node = new RaftNodeImpl(options);
+  await node.start();
+  return node;
+}
+
+class RaftNodeImpl implements RaftNode {
+  readonly id: NodeId;
+  readonly events = new EventEmitter<RaftNodeEvents>();
+  private readonly opts: RaftNodeOptions;
+  private readonly log: Logger;
+  private readonly heartbeatMs: number;
+  private readonly electionTimeoutMs: number;
+  private core!: RawNode;
+  private transport!: RaftNodeTransport;
+  private ticker: NodeJS.Timeout | undefined;
+
+  private inbox: (() => void)[] = [];
+  private scheduled = false;
+  private running = false;
+  private turnDone: (() => void)[] = [];
+
+  private role: Role = "follower";
+  private leader: NodeId = "";
+  private term = 0;
+  private applied = 0;
+  private snapshotIndex = 0;
+  private confIndex = 0;
+  private conf: ConfState = { voters: [], learners: [], addrs: {} };
+  private state: "running" | "removed" | "shutdown" = "running";
+  private fatal: unknown;
+
+  private readonly pending = new Map<number, PendingApply>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readSeq = 0;
+  /** Reads whose read point is known, waiting for `applied` to reach it. */
+  private readonly readWaiters: { index: number; resolve(i: number): void }[] = [];
+  private readonly appliedWaiters: { index: number; resolve(): void }[] = [];
+  private readonly lastContact = new Map<NodeId, number>();
+  private membershipChain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: RaftNodeOptions) {
+    this.opts = options;
+    this.id = options.id;
+    this.log = options.logger ?? silentLogger();
+    this.heartbeatMs = options.heartbeatMs ?? 100;
+    this.electionTimeoutMs = options.electionTimeoutMs ?? 1000;
+  }
+
+  async start(): Promise<void> {
+    const { storage, snapshots, fsm } = this.opts;
+    let persisted = storage.load();
+    const empty =
+      persisted.entries.length === 0 && !persisted.snapshot && persisted.hardState.term === 0;
+    if (empty && this.opts.bootstrap) {
+      // A new single-voter cluster: the core's initial state is a snapshot at index 1 that
+      // carries the membership and the FSM's empty state. Both are made durable first.
+      const init = bootstrapState(
+        { voters: [this.id], learners: [], addrs: { [this.id]: this.opts.bootstrap.addr } },
+        fsm.snapshot(),
+      );
+      const meta = init.snapshot!;
+      await snapshots.save(meta, init.snapshotData ?? new Uint8Array(0));
+      await storage.save({ hardState: init.hardState, snapshot: meta });
+      persisted = storage.load();
+    }
+    let snapshotData: Uint8Array | undefined;
+    if (persisted.snapshot) {
+      const snap = await snapshots.latest();
+      if (!snap || snap.meta.index !== persisted.snapshot.index) {
+        throw new RaftNodeError(
+          "InvalidArgument",
+          `raft log is compacted to index ${persisted.snapshot.index} but no snapshot file at that index was found`,
+        );
+      }
+      fsm.restore(snap.data);
+      snapshotData = snap.data;
+      this.snapshotIndex = snap.meta.index;
+      this.applied = snap.meta.index;
+      this.confIndex = snap.meta.index;
+      this.conf = snap.meta.conf;
+    }
+    const electionTick = Math.max(2, Math.round(this.electionTimeoutMs / this.heartbeatMs));
+    this.core = createRaft({
+      id: this.id,
+      electionTick,
+      heartbeatTick: 1,
+      random: () => randomInt(0, 2 ** 32) / 2 ** 32,
+      persisted: { ...persisted, snapshotData },
+      applied: this.applied,
+      ...this.opts.core,
+    });
+    const status = this.core.status();
+    this.term = status.term;
+    this.conf = status.conf;
+    this.transport = this.opts.transport({
+      receive: (m) => {
+        this.lastContact.set(m.from, performance.now());
+        this.enqueue(() => this.core.step(m));
+      },
+      unreachable: (id) => this.enqueue(() => this.core.reportUnreachable(id)),
+      snapshotStatus: (id, ok) => this.enqueue(() => this.core.reportSnapshot(id, ok)),
+    });
+    this.transport.setPeers(this.peerAddrs());
+    this.ticker = setInterval(() => this.enqueue(() => this.core.tick()), this.heartbeatMs);
+    this.ticker.unref();
+    this.schedule();
+  }
+
+  // ---- the drive loop ----
+
+  private enqueue(fn: () => void): void {
+    if (this.state === "shutdown") return;
+    this.inbox.push(fn);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.state === "shutdown") return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.turn();
+    });
+  }
+
+  private drainInbox(): void {
+    const inputs = this.inbox;
+    this.inbox = [];
+    for (const fn of inputs) fn();
+  }
+
+  private async turn(): Promise<void> {
+    if (this.running || this.state === "shutdown") return;
+    this.running = true;
+    try {
+      this.drainInbox();
+      while (this.core.hasReady()) {
+        const rd = this.core.ready();
+        await this.handleReady(rd);
+        this.core.advance();
+        this.afterAdvance();
+        this.drainInbox();
+      }
+    } catch (err) {
+      this.die(err);
+    } finally {
+      this.running = false;
+      for (const done of this.turnDone.splice(0)) done();
+      if (this.inbox.length > 0) this.schedule();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
+    if (rd.hardState) this.term = rd.hardState.term;
+    if (rd.snapshot) {
+      // A snapshot from the leader: keep the file first, so that the log can be dropped.
+      await this.opts.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
+    }
+    if (rd.mustSync || rd.entries.length > 0 || rd.hardState || rd.snapshot) {
+      await this.opts.storage.save({
+        hardState: rd.hardState,
+        entries: rd.entries,
+        snapshot: rd.snapshot?.meta,
+      });
+    }
+    // Everything a message may depend on is durable now.
+    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot) {
+      this.opts.fsm.restore(rd.snapshot.data);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.confIndex = rd.snapshot.meta.index;
+      this.conf = rd.snapshot.meta.conf;
+      this.events.emit("membership", this.conf);
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const key = Buffer.from(rs.context).toString("hex");
+      const waiter = this.reads.get(key);
+      if (!waiter) continue;
+      this.reads.delete(key);
+      this.readWaiters.push({ index: rs.index, resolve: waiter.resolve });
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    let response: unknown;
+    if (e.type === "normal") {
+      response = this.opts.fsm.apply(e);
+    } else if (e.type === "conf") {
+      this.confIndex = e.index;
+    }
+    this.applied = e.index;
+    const p = this.pending.get(e.index);
+    if (p) {
+      this.pending.delete(e.index);
+      if (p.term === e.term) p.resolve({ index: e.index, response });
+      else
+        p.reject(
+          new RaftNodeError("LeadershipLost", "leadership changed before the entry committed"),
+        );
+    }
+  }
+
+  private afterAdvance(): void {
+    const status = this.core.status();
+    if (!sameConf(status.conf, this.conf)) {
+      this.conf = status.conf;
+      this.transport.setPeers(this.peerAddrs());
+      this.events.emit("membership", this.conf);
+      const member = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
+      if (
+        !member &&
+        this.applied >= this.confIndex &&
+        this.confIndex > 0 &&
+        this.state === "running"
+      ) {
+        this.state = "removed";
+        this.log.warn("this node was removed from the cluster");
+        this.failAll(new RaftNodeError("Removed", "this node was removed from the cluster"));
+        this.events.emit("removed");
+      }
+    }
+    for (let i = this.readWaiters.length - 1; i >= 0; i--) {
+      const w = this.readWaiters[i]!;
+      if (w.index <= this.applied) {
+        this.readWaiters.splice(i, 1);
+        w.resolve(w.index);
+      }
+    }
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i]!;
+      if (w.index <= this.applied) {
+        this.appliedWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+    if (this.applied > 0) this.events.emit("applied", this.applied);
+    this.maybeSnapshot();
+  }
+
+  private onSoftState(role: Role, leader: NodeId): void {
+    const wasLeader = this.role === "leader";
+    this.role = role;
+    if (wasLeader && role !== "leader") {
+      this.failPending(
+        new RaftNodeError("LeadershipLost", "this node lost leadership", this.leaderHint()),
+      );
+    }
+    if (leader !== this.leader) {
+      this.leader = leader;
+      if (leader !== "") {
+        this.log.info({ leader, term: this.term }, "leader changed");
+        this.events.emit("leader", leader, this.term);
+      }
+    }
+  }
+
+  private snapshotting = false;
+
+  private maybeSnapshot(): void {
+    const threshold = this.opts.snapshotThreshold ?? 4096;
+    if (this.snapshotting || this.applied - this.snapshotIndex < threshold) return;
+    void this.takeSnapshot().catch((err) => this.log.error({ err }, "snapshot failed"));
+  }
+
+  private async takeSnapshot(): Promise<number> {
+    if (this.snapshotting || this.applied <= this.snapshotIndex) return this.snapshotIndex;
+    this.snapshotting = true;
+    try {
+      // Runs between turns' state changes: applied is stable while this synchronous part runs.
+      const index = this.applied;
+      const data = this.opts.fsm.snapshot();
+      const snap = this.core.compact(index, data);
+      await this.opts.snapshots.save(snap.meta, data);
+      await this.opts.storage.save({ snapshot: snap.meta });
+      const trailing = this.opts.trailingLogs ?? 1024;
+      void trailing; // the core keeps its own log window; storage keeps the snapshot's
+      this.snapshotIndex = index;
+      this.log.debug({ index }, "snapshot taken");
+      return index;
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private die(err: unknown): void {
+    this.fatal = err;
+    this.log.fatal({ err }, "raft node stopped on an unexpected error");
+    void this.shutdown();
+  }
+
+  // ---- helpers ----
+
+  private peerAddrs(): Record<NodeId, string> {
+    const out: Record<NodeId, string> = {};
+    for (const [id, addr] of Object.entries(this.conf.addrs)) if (id !== this.id) out[id] = addr;
+    return out;
+  }
+
+  private leaderHint(): { id: NodeId; addr: string } {
+    return { id: this.leader, addr: this.conf.addrs[this.leader] ?? "" };
+  }
+
+  private ensureRunning(): void {
+    if (this.state === "shutdown") throw new RaftNodeError("Shutdown", "raft node is shut down");
+    if (this.state === "removed")
+      throw new RaftNodeError("Removed", "this node was removed from the cluster");
+  }
+
+  /** Fails fast instead of queuing a write that cannot commit. */
+  private ensureWritableLeader(): void {
+    this.ensureRunning();
+    if (this.role !== "leader") {
+      const hint = this.leaderHint();
+      throw new RaftNodeError(
+        "NotLeader",
+        hint.id ? `not the leader; the leader is ${hint.id}` : "no leader is known (no quorum?)",
+        hint,
+      );
+    }
+    const voters = this.conf.voters;
+    const quorum = Math.floor(voters.length / 2) + 1;
+    const now = performance.now();
+    let reachable = 0;
+    for (const v of voters) {
+      if (v === this.id) reachable++;
+      else {
+        const t = this.lastContact.get(v);
+        if (t !== undefined && now - t <= this.electionTimeoutMs) reachable++;
+      }
+    }
+    if (reachable < quorum) {
+      throw new RaftNodeError(
+        "NoQuorum",
+        `no quorum: ${reachable} of ${voters.length} voters reachable`,
+      );
+    }
+  }
+
+  private mapCoreError(err: unknown): unknown {
+    if (err instanceof RaftError) {
+      switch (err.code) {
+        case "NotLeader":
+          return new RaftNodeError("NotLeader", err.message, this.leaderHint());
+        case "LeadershipTransferInProgress":
+          return new RaftNodeError("TransferInProgress", err.message);
+        case "ConfChangePending":
+          return new RaftNodeError("ConfChangeConflict", err.message);
+        default:
+          return new RaftNodeError("InvalidArgument", err.message);
+      }
+    }
+    return err;
+  }
+
+  /** Runs `fn` inside the drive loop and resolves with its result. */
+  private inLoop<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue(() => {
+        try {
+          resolve(fn());
+        } catch (err) {
+          reject(this.mapCoreError(err));
+        }
+      });
+    });
+  }
+
+  private withDeadline<T>(
+    p: Promise<T>,
+    opts: CallOptions | undefined,
+    what: string,
+    cleanup?: () => void,
+  ): Promise<T> {
+    const timeoutMs = opts?.timeoutMs ?? this.opts.applyTimeoutMs ?? 10_000;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        done();
+        cleanup?.();
+        reject(new RaftNodeError("Aborted", `${what} aborted`));
+      };
+      const timer = setTimeout(() => {
+        done();
+        cleanup?.();
+        reject(new RaftNodeError("Timeout", `${what} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        opts?.signal?.removeEventListener("abort", onAbort);
+      };
+      if (opts?.signal?.aborted) return onAbort();
+      opts?.signal?.addEventListener("abort", onAbort, { once: true });
+      p.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e) => {
+          done();
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private failPending(err: RaftNodeError): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
+  }
+
+  private failAll(err: RaftNodeError): void {
+    this.failPending(err);
+    this.readWaiters.splice(0);
+    this.appliedWaiters.splice(0);
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  // ---- public API ----
+
+  apply(data: Uint8Array, opts?: CallOptions): Promise<{ index: number; response: unknown }> {
+    try {
+      this.ensureWritableLeader();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let index = 0;
+    const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
+      this.enqueue(() => {
+        try {
+          const r = this.core.propose(data);
+          index = r.index;
+          this.pending.set(r.index, { term: r.term, resolve, reject });
+        } catch (err) {
+          reject(this.mapCoreError(err));
+        }
+      });
+    });
+    return this.withDeadline(p, opts, "apply", () => this.pending.delete(index));
+  }
+
+  async barrier(opts?: CallOptions): Promise<number> {
+    const r = await this.apply(new Uint8Array(0), opts);
+    return r.index;
+  }
+
+  readIndex(opts?: CallOptions): Promise<number> {
+    try {
+      this.ensureWritableLeader();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const key = `${this.id}:${++this.readSeq}`;
+    const ctx = encoder.encode(key);
+    const hex = Buffer.from(ctx).toString("hex");
+    const p = new Promise<number>((resolve, reject) => {
+      this.enqueue(() => {
+        try {
+          this.reads.set(hex, { resolve, reject });
+          this.core.readIndex(ctx);
+        } catch (err) {
+          this.reads.delete(hex);
+          reject(this.mapCoreError(err));
+        }
+      });
+    });
+    return this.withDeadline(p, opts, "read index", () => this.reads.delete(hex));
+  }
+
+  private changeMembership(
+    change: ConfChange,
+    opts: MembershipOptions | undefined,
+    before?: () => Promise<void>,
+  ): Promise<number> {
+    // Membership changes are serialised: a change waits for the previous one instead of
+    // failing because one is pending.
+    const run = async (): Promise<number> => {
+      this.ensureWritableLeader();
+      if (before) await before();
+      if (opts?.prevIndex !== undefined && opts.prevIndex !== this.confIndex) {
+        throw new RaftNodeError(
+          "ConfChangeConflict",
+          `configuration changed: latest is at index ${this.confIndex}, not ${opts.prevIndex}`,
+        );
+      }
+      const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
+        this.enqueue(() => {
+          try {
+            const r = this.core.proposeConfChange(change);
+            this.pending.set(r.index, { term: r.term, resolve, reject });
+          } catch (err) {
+            reject(this.mapCoreError(err));
+          }
+        });
+      });
+      const r = await this.withDeadline(
+        p,
+        opts,
+        `membership change (${change.type} ${change.nodeId})`,
+      );
+      return r.index;
+    };
+    const next = this.membershipChain.then(run, run);
+    this.membershipChain = next.catch(() => undefined);
+    return next;
+  }
+
+  addVoter(id: NodeId, addr: string, opts?: MembershipOptions): Promise<number> {
+    return this.changeMembership({ type: "addVoter", nodeId: id, addr }, opts);
+  }
+
+  addNonvoter(id: NodeId, addr: string, opts?: MembershipOptions): Promise<number> {
+    return this.changeMembership({ type: "addLearner", nodeId: id, addr }, opts);
+  }
+
+  promote(id: NodeId, opts?: MembershipOptions): Promise<number> {
+    const addr = this.conf.addrs[id] ?? "";
+    return this.changeMembership({ type: "addVoter", nodeId: id, addr }, opts, async () => {
+      if (!this.conf.learners.includes(id)) {
+        if (this.conf.voters.includes(id)) return;
+        throw new RaftNodeError("InvalidArgument", `node ${id} is not a member`);
+      }
+      await this.waitCaughtUp(id, opts);
+    });
+  }
+
+  /** Waits until the leader's progress for `id` has reached its commit index. */
+  private waitCaughtUp(id: NodeId, opts?: CallOptions): Promise<void> {
+    const caughtUp = () => {
+      const s = this.core.status();
+      const pr = s.progress[id];
+      return pr !== undefined && pr.match >= s.commit;
+    };
+    if (caughtUp()) return Promise.resolve();
+    const p = new Promise<void>((resolve) => {
+      const check = () => {
+        if (caughtUp() || this.state !== "running") {
+          this.events.off("applied", check);
+          clearInterval(poll);
+          resolve();
+        }
+      };
+      // Progress moves on acks as well as applies; a heartbeat-period poll covers both.
+      const poll = setInterval(check, this.heartbeatMs);
+      poll.unref();
+      this.events.on("applied", check);
+    });
+    return this.withDeadline(p, opts, `waiting for ${id} to catch up`);
+  }
+
+  demote(id: NodeId, opts?: MembershipOptions): Promise<number> {
+    const addr = this.conf.addrs[id] ?? "";
+    if (this.conf.voters.length === 1 && this.conf.voters[0] === id) {
+      return Promise.reject(new RaftNodeError("InvalidArgument", "cannot demote the last voter"));
+    }
+    return this.changeMembership({ type: "addLearner", nodeId: id, addr }, opts);
+  }
+
+  removeServer(id: NodeId, opts?: MembershipOptions): Promise<number> {
+    const addr = this.conf.addrs[id] ?? "";
+    return this.changeMembership({ type: "removeNode", nodeId: id, addr }, opts);
+  }
+
+  async transferLeadership(to?: NodeId, opts?: CallOptions): Promise<NodeId> {
+    this.ensureWritableLeader();
+    let target = to;
+    if (!target) {
+      const s = this.core.status();
+      let best = -1;
+      for (const v of s.conf.voters) {
+        if (v === this.id) continue;
+        const m = s.progress[v]?.match ?? 0;
+        if (m > best) {
+          best = m;
+          target = v;
+        }
+      }
+      if (!target)
+        throw new RaftNodeError("InvalidArgument", "no other voter to transfer leadership to");
+    }
+    const want = target;
+    const changed = new Promise<NodeId>((resolve) => {
+      const on = (leader: NodeId) => {
+        if (leader === want) {
+          this.events.off("leader", on);
+          resolve(leader);
+        }
+      };
+      this.events.on("leader", on);
+    });
+    await this.inLoop(() => this.core.transferLeader(want));
+    return this.withDeadline(
+      changed,
+      { timeoutMs: opts?.timeoutMs ?? this.electionTimeoutMs * 3, signal: opts?.signal },
+      "leadership transfer",
+    );
+  }
+
+  async snapshot(): Promise<number> {
+    this.ensureRunning();
+    // Run between turns so that `applied` does not move while the FSM is serialised.
+    await this.betweenTurns();
+    return this.takeSnapshot();
+  }
+
+  private betweenTurns(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.turnDone.push(resolve));
+  }
+
+  stats(): RaftNodeStats {
+    const s = this.core.status();
+    const now = performance.now();
+    const peers: Record<NodeId, PeerStats> = {};
+    for (const [id, addr] of Object.entries(s.conf.addrs)) {
+      const t = this.lastContact.get(id);
+      peers[id] = {
+        suffrage: s.conf.voters.includes(id) ? "voter" : "nonvoter",
+        addr,
+        matchIndex: s.progress[id]?.match ?? 0,
+        lastContactMs: id === this.id ? 0 : t === undefined ? null : Math.round(now - t),
+      };
+    }
+    return {
+      id: this.id,
+      role: this.state === "running" ? s.role : this.state,
+      leaderId: s.leader,
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: this.applied,
+      lastIndex: s.lastIndex,
+      snapshotIndex: this.snapshotIndex,
+      conf: s.conf,
+      peers,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.state === "shutdown") return;
+    const wasRunning = this.running;
+    this.state = "shutdown";
+    if (this.ticker) clearInterval(this.ticker);
+    if (wasRunning) await new Promise<void>((resolve) => this.turnDone.push(resolve));
+    this.failAll(new RaftNodeError("Shutdown", "raft node is shutting down"));
+    await this.transport.close();
+    await this.opts.storage.close();
+    if (this.fatal) this.log.error("raft node shut down after a fatal error");
+  }
+}
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  return (
+    a.voters.join(",") === b.voters.join(",") &&
+    a.learners.join(",") === b.learners.join(",") &&
+    JSON.stringify(a.addrs) === JSON.stringify(b.addrs)
+  );
+}
+
+export { RaftNodeError };
