@@ -49,6 +49,8 @@ export interface CustomCertOptions {
   dnsNames?: string[];
   eku?: string[];
   isCa?: boolean;
+  /** keyUsage bits; default keyCertSign|cRLSign for a CA, digitalSignature otherwise. */
+  keyUsage?: number;
   notBefore?: Date;
   notAfter?: Date;
 }
@@ -72,9 +74,10 @@ export async function makeCustomCert(o: CustomCertOptions): Promise<CertificateW
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(o.isCa ?? false, undefined, true),
     new x509.KeyUsagesExtension(
-      o.isCa
-        ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
-        : x509.KeyUsageFlags.digitalSignature,
+      o.keyUsage ??
+        (o.isCa
+          ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
+          : x509.KeyUsageFlags.digitalSignature),
       true,
     ),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
