@@ -48,6 +48,15 @@ function generator(rand: () => number) {
   const tokenId = () => choose(goodTokens, badTokens);
   const key = () => choose(goodKeys, badKeys);
 
+  /** A token id and secret hash that verify right now, if the pool has one. */
+  function usableToken(fsm: ConfigFsm): { tokenId: string; secretHash: Uint8Array } {
+    for (const seed of secrets) {
+      const v = fsm.verifyToken(fakeHash(seed), T0);
+      if (v.ok) return { tokenId: v.token.id, secretHash: fakeHash(seed) };
+    }
+    return { tokenId: tokenId(), secretHash: hash() };
+  }
+
   function command(fsm: ConfigFsm): CommandInput {
     const rotating = fsm.tls()?.rotation?.newFingerprint;
     const fp = () => (rotating !== undefined && rand() < 0.6 ? rotating : choose(goodFps, badFps));
@@ -68,10 +77,10 @@ function generator(rand: () => number) {
           ...(rand() < 0.5 ? { expectedRevision: int(5) } : {}),
         };
       case 3:
+        // Half the time with a token that is usable now, so enrollments get far.
         return {
           kind: "enrollNode",
-          tokenId: tokenId(),
-          secretHash: hash(),
+          ...(rand() < 0.5 ? usableToken(fsm) : { tokenId: tokenId(), secretHash: hash() }),
           node: {
             id: nodeId(),
             name: rand() < 0.9 ? "x" : pick(["", "a\nb"]),

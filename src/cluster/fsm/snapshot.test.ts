@@ -98,6 +98,10 @@ describe("config FSM: snapshots", () => {
         }),
       ),
     ];
+    // A real snapshot with its keys out of order.
+    const reordered = fromBinary(ConfigStateSchema, before);
+    reordered.kv.reverse();
+    bad.push(toBinary(ConfigStateSchema, reordered));
     for (const bytes of bad) {
       assert.throws(() => d.fsm.restore(bytes), FsmRestoreError);
       assert.deepEqual(Buffer.from(d.fsm.snapshot()), before);

@@ -165,7 +165,8 @@ describe("config FSM: trusted CAs", () => {
 
   it("cannot retire the CA that signs the current certificate, the active CA, or the last CA", () => {
     const d = FsmDriver.cluster();
-    d.rejected("failed_precondition", { kind: "retireCa", fingerprint: CA1 });
+    const last = d.rejected("failed_precondition", { kind: "retireCa", fingerprint: CA1 });
+    assert.match(last.message, /last trusted CA/);
     d.ok({ kind: "addTrustedCa", ca: ca2, activate: true });
     const r = d.rejected("failed_precondition", { kind: "retireCa", fingerprint: CA1 });
     assert.match(r.message, /signed the current cluster certificate/);
