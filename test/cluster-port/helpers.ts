@@ -1,5 +1,7 @@
 /** Servers and clients for cluster-port tests: real TLS on 127.0.0.1, port 0. */
-import type * as http2 from "node:http2";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import * as http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -62,5 +64,89 @@ export function clientTls(
     minVersion: "TLSv1.3",
     ALPNProtocols: ["h2"],
     ...(credentials === undefined ? {} : { cert: credentials.certPem, key: credentials.keyPem }),
+  };
+}
+
+/** Opens one HTTP/2 session and waits until it is connected (TLS done, SETTINGS exchanged). */
+export async function openSession(
+  addr: string,
+  tlsOptions: http2.SecureClientSessionOptions,
+): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`https://${addr}`, tlsOptions);
+  session.on("error", () => {});
+  await Promise.race([
+    once(session, "connect"),
+    once(session, "close").then(() => {
+      throw new Error(`session to ${addr} closed before it connected`);
+    }),
+  ]);
+  return session;
+}
+
+/** A Connect client bound to one given session, so a test controls (and observes) it. */
+export function clientOnSession<S extends DescService>(
+  service: S,
+  session: http2.ClientHttp2Session,
+  addr: string,
+): Client<S> {
+  const baseUrl = `https://${addr}`;
+  const transport = createGrpcTransport({
+    baseUrl,
+    sessionManager: {
+      authority: baseUrl,
+      async request(method, path, headers, options) {
+        return session.request({ ...headers, ":method": method, ":path": path }, options);
+      },
+      notifyResponseByteRead() {},
+    },
+  });
+  return createClient(service, transport);
+}
+
+/** Resolves on the emitter's event, or fails with `what` after a deadline. */
+export async function eventually(
+  emitter: NodeJS.EventEmitter,
+  event: string,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<unknown[]> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await once(emitter, event, { signal });
+  } catch (err) {
+    if (signal.aborted) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
+    throw err;
+  }
+}
+
+/** A hand-fed async iterable, to hold a streaming call open for as long as a test wants. */
+export function pushable<T>(): { iterable: AsyncIterable<T>; push(v: T): void; end(): void } {
+  const queue: T[] = [];
+  let done = false;
+  let wake: (() => void) | undefined;
+  return {
+    push(v) {
+      queue.push(v);
+      wake?.();
+    },
+    end() {
+      done = true;
+      wake?.();
+    },
+    iterable: {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (queue.length > 0) {
+            yield queue.shift()!;
+            continue;
+          }
+          if (done) return;
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+          wake = undefined;
+        }
+      },
+    },
   };
 }

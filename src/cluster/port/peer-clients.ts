@@ -1,5 +1,5 @@
 import type * as http2 from "node:http2";
-import type { Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   createGrpcTransport,
   type GrpcTransportOptions,
@@ -68,6 +68,7 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
       sessionManager: manager,
       readMaxBytes: max,
       writeMaxBytes: max,
+      interceptors: [tlsFailureIsUnavailable],
     });
     return { transport, manager };
   };
@@ -93,6 +94,32 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
 
 /** The session-manager contract of connect-node (not exported under its own name). */
 type NodeHttp2ClientSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
+
+/** Error codes Node and OpenSSL give a connection that failed server authentication. */
+const TLS_FAILURE =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_GASTROLOG_PEER_)/;
+
+/**
+ * A peer that fails TLS authentication is, to the caller, a peer it cannot reach: report
+ * `unavailable` (as gRPC implementations do for handshake failures) instead of the
+ * `internal` that an unrecognised Node error would become. The message keeps the cause.
+ */
+const tlsFailureIsUnavailable: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    const ce = ConnectError.from(err);
+    const cause = ce.cause as { code?: unknown } | undefined;
+    if (
+      ce.code === Code.Internal &&
+      typeof cause?.code === "string" &&
+      TLS_FAILURE.test(cause.code)
+    ) {
+      throw new ConnectError(ce.rawMessage, Code.Unavailable, undefined, undefined, ce.cause);
+    }
+    throw err;
+  }
+};
 
 interface Built {
   transport: Transport;
