@@ -178,13 +178,18 @@ export const updateNode: Handler<ConfigCommand_UpdateNode> = (s, cmd, ctx) => {
   }
   if (cmd.apiAddr !== "" && cmd.apiAddr !== node.apiAddr) changes.api_addr = cmd.apiAddr;
   if (cmd.name !== "" && cmd.name !== node.name) changes.name = cmd.name;
-  if (Object.keys(changes).length === 0) {
-    return refuse("invalid_argument", `nothing to update for node ${node.id}`);
-  }
+  const specified =
+    cmd.suffrage !== ConfigSuffrage.UNSPECIFIED ||
+    cmd.clusterAddr !== "" ||
+    cmd.apiAddr !== "" ||
+    cmd.name !== "";
+  if (!specified) return refuse("invalid_argument", `nothing to update for node ${node.id}`);
   if (node.suffrage === "voter" && suffrage === "nonvoter" && voterCount(s) === 1) {
     return refuse("failed_precondition", `node ${node.id} is the last voter and cannot be demoted`);
   }
   return () => {
+    // Idempotent: a promotion retried after a leader change is not an error.
+    if (Object.keys(changes).length === 0) return { kind: "updateNode", nodeId: node.id, suffrage };
     const was = node.suffrage;
     node.suffrage = suffrage;
     if (cmd.clusterAddr !== "") node.clusterAddr = cmd.clusterAddr;

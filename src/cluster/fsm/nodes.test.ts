@@ -12,6 +12,10 @@ describe("config FSM: nodes", () => {
     d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "voter", apiAddr: "10.1.1.1:4564" });
     assert.equal(d.fsm.node("n2")!.apiAddr, "10.1.1.1:4564");
     d.ok({ kind: "updateNode", nodeId: "n2", name: "renamed" });
+    const auditLength = d.fsm.audit().length;
+    // Repeating a promotion (a retry after a leader change) is accepted and records nothing.
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "voter" });
+    assert.equal(d.fsm.audit().length, auditLength);
     const kinds = d.fsm.audit().map((a) => a.kind);
     assert.deepEqual(kinds.slice(-3), ["node.demoted", "node.promoted", "node.updated"]);
   });
