@@ -80,8 +80,13 @@ export interface ConfigFsm {
   apply(data: Uint8Array, index: number): FsmResult;
   /** The whole state as deterministic bytes. */
   snapshot(): Uint8Array;
-  /** Replaces the state with a snapshot's. Throws FsmRestoreError (state unchanged) on bad bytes. */
-  restore(bytes: Uint8Array): void;
+  /**
+   * Replaces the state with a snapshot's. Throws FsmRestoreError (state unchanged) on
+   * bad bytes. `raftIndex`, if given, is the Raft index the snapshot covers: later
+   * applies must be above it (the snapshot's own state index may be lower, since
+   * rejected entries do not move it).
+   */
+  restore(bytes: Uint8Array, raftIndex?: number): void;
 
   /** Raft index of the last entry that changed the state (0 = none). */
   stateIndex(): number;
@@ -271,10 +276,13 @@ export function createConfigFsm(options: ConfigFsmOptions = {}): ConfigFsm {
     return { ok: true, index, value };
   }
 
-  function restore(bytes: Uint8Array): void {
+  function restore(bytes: Uint8Array, raftIndex?: number): void {
+    if (raftIndex !== undefined && (!Number.isSafeInteger(raftIndex) || raftIndex < 0)) {
+      throw new FsmInvariantError(`restore called with invalid index ${raftIndex}`);
+    }
     const next = decodeState(bytes);
     s = next;
-    lastIndex = next.stateIndex;
+    lastIndex = Math.max(next.stateIndex, raftIndex ?? 0);
     emit([
       { type: "restored", stateIndex: next.stateIndex },
       { type: "kv", event: { type: "reset", revision: next.revision } },

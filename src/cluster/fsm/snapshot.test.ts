@@ -3,10 +3,11 @@ import { describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConfigStateSchema } from "../../gen/gastrolog/v1/config_pb.js";
 import type { CommandInput } from "./commands.js";
+import { encodeCommand } from "./commands.js";
 import type { ConfigFsm } from "./config-fsm.js";
 import { createConfigFsm } from "./config-fsm.js";
 import type { FsmEvent } from "./events.js";
-import { FsmRestoreError } from "./result.js";
+import { FsmInvariantError, FsmRestoreError } from "./result.js";
 import { FsmDriver, fakeHash, richScript, T0 } from "./testing.js";
 
 function run(steps: [CommandInput, number][]): FsmDriver {
@@ -46,6 +47,19 @@ describe("config FSM: snapshots", () => {
     const cmd: CommandInput = { kind: "putKey", key: "after", value: "restore" };
     assert.deepEqual(next.ok(cmd, T0 + 60), d.ok(cmd, T0 + 60));
     assert.deepEqual(Buffer.from(other.snapshot()), Buffer.from(d.fsm.snapshot()));
+  });
+
+  it("restore with the Raft index refuses later applies at or below it", () => {
+    const d = run(richScript());
+    const other = createConfigFsm();
+    other.restore(d.fsm.snapshot(), d.index + 5);
+    assert.equal(other.lastAppliedIndex(), d.index + 5);
+    const put = encodeCommand(
+      { atUnixMs: T0, actor: "t" },
+      { kind: "putKey", key: "k", value: "v" },
+    );
+    assert.throws(() => other.apply(put, d.index + 5), FsmInvariantError);
+    assert.equal(other.apply(put, d.index + 6).ok, true);
   });
 
   it("an empty FSM snapshots and restores too", () => {
