@@ -65,6 +65,15 @@ describe("log compaction (§7)", () => {
       [["appResp", commit, false]],
     );
     b.advance();
+    // Older than b's own snapshot: its (index, term) is no longer in b's log, and it
+    // must still not be installed.
+    b.compact(b.status().applied, new Uint8Array());
+    b.step(
+      snapMsg("a", "b", term, { meta: { index: commit - 1, term, conf }, data: new Uint8Array() }),
+    );
+    rd = b.ready();
+    assert.equal(rd.snapshot, undefined, "an older snapshot never replaces a newer state");
+    b.advance();
     // b holds entries past its commit that the leader has not yet said are committed.
     net.isolate("a");
     const { index } = net.propose("a", "y");
