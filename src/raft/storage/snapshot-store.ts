@@ -22,17 +22,19 @@ import { RaftStorageError } from "./storage-error.js";
  * A snapshot file is the FSM's bytes followed by a trailer, so it can be written as a
  * stream (size and checksum are only known at the end) and committed with one rename:
  *
- *   data (size bytes) | metadata JSON | u32 BE length of the JSON | "GLRSNAP" | u8 version
+ *   data (size bytes) | metadata JSON | u32 BE length of the JSON | SHA-256 of the JSON |
+ *   "GLRSNAP" | u8 version
  *
  * The JSON holds format, version, index, term, conf (membership), size, sha256 (hex, of
- * the data) and createdAt. One file per snapshot, named `<id>.snap`; while it is being
+ * the data) and createdAt. The JSON has its own SHA-256, so a flipped bit in the metadata
+ * (say, in the index) is detected like one in the data. One file per snapshot, named `<id>.snap`; while it is being
  * written it is `<id>.snap.tmp`.
  */
 export const SNAPSHOT_FORMAT = "gastrolog-raft-snapshot";
 /** The snapshot file format version this build writes and reads. */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 const MAGIC = Buffer.from("GLRSNAP", "ascii");
-const TAIL = 4 + MAGIC.length + 1;
+const TAIL = 4 + 32 + MAGIC.length + 1;
 const MAX_TRAILER = 16 * 1024 * 1024;
 
 /** A stored, verified snapshot. */
@@ -188,7 +190,7 @@ class FileSnapshotStore implements SnapshotStore {
     const buf = await readFile(info.path).catch((err: unknown) => {
       throw RaftStorageError.from(err, info.path);
     });
-    const data = buf.subarray(0, info.size);
+    const data = new Uint8Array(buf.buffer, buf.byteOffset, Math.min(info.size, buf.length));
     if (buf.length < info.size || sha256(data) !== info.sha256) {
       throw new RaftStorageError(
         "corrupt",
@@ -331,7 +333,8 @@ class FileSink implements SnapshotSink {
     );
     const tail = Buffer.alloc(TAIL);
     tail.writeUInt32BE(trailer.length, 0);
-    MAGIC.copy(tail, 4);
+    createHash("sha256").update(trailer).digest().copy(tail, 4);
+    MAGIC.copy(tail, 36);
     tail[TAIL - 1] = SNAPSHOT_FORMAT_VERSION;
     try {
       await this.fh.write(trailer);
@@ -381,7 +384,7 @@ export async function verifySnapshotFile(path: string, id: string): Promise<Snap
   try {
     const tail = Buffer.alloc(TAIL);
     await fh.read(tail, 0, TAIL, fileSize - TAIL);
-    if (!tail.subarray(4, 4 + MAGIC.length).equals(MAGIC)) {
+    if (!tail.subarray(36, 36 + MAGIC.length).equals(MAGIC)) {
       throw new Error("no snapshot trailer (truncated or not a snapshot)");
     }
     const version = tail[TAIL - 1];
@@ -396,6 +399,9 @@ export async function verifySnapshotFile(path: string, id: string): Promise<Snap
     if (len > MAX_TRAILER || len > fileSize - TAIL) throw new Error(`bad trailer length ${len}`);
     const json = Buffer.alloc(len);
     await fh.read(json, 0, len, fileSize - TAIL - len);
+    if (!createHash("sha256").update(json).digest().equals(tail.subarray(4, 36))) {
+      throw new Error("metadata checksum mismatch: the trailer is damaged");
+    }
     const rec = JSON.parse(json.toString("utf8")) as Record<string, unknown>;
     if (rec.format !== SNAPSHOT_FORMAT)
       throw new Error(`trailer names format ${String(rec.format)}`);
