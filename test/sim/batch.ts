@@ -27,6 +27,8 @@ export interface BatchOptions {
   /** Initial voters for every run; default {@link votersForSeed}. */
   readonly voters?: number;
   readonly injectBug?: SimBug;
+  /** See SimOptions.consequencesOnly. */
+  readonly consequencesOnly?: boolean;
   /** Called after each passing run. */
   readonly onRun?: (done: number, totals: BatchTotals) => void;
   /**
@@ -69,6 +71,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
       voters: options.voters ?? votersForSeed(seed),
       steps: options.steps,
       ...(options.injectBug ? { injectBug: options.injectBug } : {}),
+      ...(options.consequencesOnly ? { consequencesOnly: true } : {}),
     });
     if (!r.ok) {
       failed ??= r;

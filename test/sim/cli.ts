@@ -47,6 +47,12 @@ const program = new Command()
   .addOption(
     new Option("--inject-bug <name>", "deliberately break the core or storage").choices(SIM_BUGS),
   )
+  .addOption(
+    new Option(
+      "--consequences-only",
+      "check outcomes only, not the vote-once and commit rules (to see if a bug does harm)",
+    ),
+  )
   .addOption(new Option("--quiet", "print only the final line (and a violation)"))
   .addOption(
     new Option(
@@ -81,15 +87,25 @@ const opts = program.opts<{
   injectBug?: SimBug;
   quiet?: boolean;
   keepGoing?: boolean;
+  consequencesOnly?: boolean;
 }>();
 
 const started = Date.now();
+const cpuStarted = process.cpuUsage();
 const rate = (runs: number) => {
   const min = (Date.now() - started) / 60000;
   return min > 0 ? Math.round(runs / min) : 0;
 };
+/** Runs per minute of this process's CPU time: robust when other work shares the cores. */
+const cpuRate = (runs: number) => {
+  const u = process.cpuUsage(cpuStarted);
+  const min = (u.user + u.system) / 60e6;
+  return min > 0 ? Math.round(runs / min) : 0;
+};
 const nodesLabel = opts.nodes === undefined ? "3/5/7" : String(opts.nodes);
-const bugLabel = opts.injectBug ? ` bug=${opts.injectBug}` : "";
+const bugLabel =
+  (opts.injectBug ? ` bug=${opts.injectBug}` : "") +
+  (opts.consequencesOnly ? " consequences-only" : "");
 
 const outcome = runBatch({
   seed: opts.seed,
@@ -97,6 +113,7 @@ const outcome = runBatch({
   steps: opts.steps,
   ...(opts.nodes !== undefined ? { voters: opts.nodes } : {}),
   ...(opts.injectBug ? { injectBug: opts.injectBug } : {}),
+  ...(opts.consequencesOnly ? { consequencesOnly: true } : {}),
   onViolation: (r) => {
     if (!opts.keepGoing) return false;
     const v = r.violation!;
@@ -128,7 +145,8 @@ if (outcome.failed) {
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 console.log(
   `[sim] PASS ${opts.runs} runs, seeds ${opts.seed}..${opts.seed + opts.runs - 1}, nodes ${nodesLabel}, ` +
-    `${opts.steps} steps each, ${secs}s, ${rate(opts.runs)} schedules/min${bugLabel}`,
+    `${opts.steps} steps each, ${secs}s, ${rate(opts.runs)} schedules/min ` +
+    `(${cpuRate(opts.runs)} per CPU-minute)${bugLabel}`,
 );
 
 function printViolation(r: SimResult): void {
@@ -142,7 +160,9 @@ function printViolation(r: SimResult): void {
   for (const line of v.nodes) console.log(`  ${line}`);
   console.log(`last ${v.trace.length} actions:`);
   for (const line of v.trace) console.log(`  ${line}`);
-  const bug = opts.injectBug ? ` --inject-bug ${opts.injectBug}` : "";
+  const bug =
+    (opts.injectBug ? ` --inject-bug ${opts.injectBug}` : "") +
+    (opts.consequencesOnly ? " --consequences-only" : "");
   const nodes =
     opts.nodes === undefined && r.voters === votersForSeed(r.seed) ? "" : ` --nodes ${r.voters}`;
   console.log(`replay: npm run sim -- --seed ${r.seed} --runs 1${nodes} --steps ${r.steps}${bug}`);

@@ -59,6 +59,11 @@ export interface Checker {
    * Raft §5.4.2: a leader commits by counting replicas only for entries of its own term.
    */
   onLeaderCommit(node: CheckedNode, term: number, commit: number): void;
+  /**
+   * `voter` granted its vote to `candidate` in `term`. Raft §5.2: a server votes for at
+   * most one candidate per term, across restarts (which is why the vote is persisted).
+   */
+  onVoteGranted(voter: string, candidate: string, term: number): void;
   /** A node sent a message that only a leader of `term` sends. */
   onLeaderMessage(from: string, term: number): void;
   /** A node persisted or installed a snapshot. */
@@ -75,6 +80,11 @@ export interface Checker {
 
 /** Options for {@link createChecker}. */
 export interface CheckerOptions {
+  /**
+   * Also check the rules that make safety hold (one vote per term, the commit rule),
+   * not only the outcomes. Default true.
+   */
+  readonly mechanismChecks?: boolean;
   /** Index the bootstrap state starts committed at (its snapshot index, or 0). */
   readonly baseIndex: number;
   /** Term at the base index. */
@@ -99,6 +109,8 @@ export function createChecker(options: CheckerOptions): Checker {
   const learners = new Set(options.learners);
   const prefixByKey = new Map<number, number>();
   const leaderOfTerm = new Map<number, string>();
+  const votes = new Map<string, string>();
+  const mechanism = options.mechanismChecks !== false;
   const reads = new Map<number, PendingRead>();
   let maxApplied = base;
   let liveLeaders: () => Iterable<{ node: CheckedNode; term: number }> = () => [];
@@ -282,7 +294,21 @@ export function createChecker(options: CheckerOptions): Checker {
       holdsCommitted(node, term, committedBefore(term), "on election");
     },
 
+    onVoteGranted(voter, candidate, term) {
+      if (!mechanism) return;
+      const key = `${voter}/${term}`;
+      const prev = votes.get(key);
+      if (prev === undefined) votes.set(key, candidate);
+      else if (prev !== candidate) {
+        throw new SimViolation(
+          "vote-once-per-term",
+          `${voter} granted its term-${term} vote to ${prev} and then to ${candidate}`,
+        );
+      }
+    },
+
     onLeaderCommit(node, term, commit) {
+      if (!mechanism) return;
       const t = node.storage.term(commit);
       if (t !== term) {
         throw new SimViolation(

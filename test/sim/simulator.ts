@@ -35,6 +35,12 @@ export interface SimOptions {
   readonly steps: number;
   /** Deliberately break the core or the storage for this run. */
   readonly injectBug?: SimBug;
+  /**
+   * Check only outcomes (election safety, logs, state machines, reads, liveness), not
+   * the two mechanism rules (one vote per term, the commit rule): shows whether an
+   * injected bug leads to a visible safety failure, not just a broken rule.
+   */
+  readonly consequencesOnly?: boolean;
   /** How many recent actions a violation report carries (default 50). */
   readonly traceKeep?: number;
 }
@@ -68,6 +74,10 @@ export interface SimStats {
   readsServed: number;
   maxTerm: number;
   commitIndex: number;
+  /** Terms in which some node campaigned (sent vote requests). */
+  elections: number;
+  /** Terms in which more than one node campaigned. */
+  contestedElections: number;
   livenessRounds: number;
 }
 
@@ -147,7 +157,7 @@ function drawProfile(rng: Prng): Profile {
     w[A.duplicate] = rng.float() * 2;
     w[A.partition] = (storm ? 0.5 : 0.1) + rng.float() * (storm ? 1 : 0.7);
     w[A.crash] = (storm ? 1 : 0.1) + rng.float() * (storm ? 2 : 0.7);
-    w[A.bounce] = storm ? 0.5 + rng.float() * 1.5 : rng.float() * 0.3;
+    w[A.bounce] = storm ? 1 + rng.float() * 3 : rng.float() * 0.3;
   }
   w[A.heal] = 0.3 + w[A.partition]! * (1 + rng.float() * 2);
   w[A.restart] = 0.3 + w[A.crash]! * (1 + rng.float() * 2);
@@ -171,8 +181,8 @@ function drawProfile(rng: Prng): Profile {
     payloadMax: 4 + rng.int(60),
     learners: rng.int(3),
     // Mostly the defaults the runtime uses; sometimes without, which etcd also tests.
-    preVote: rng.chance(0.75),
-    checkQuorum: rng.chance(0.75),
+    preVote: rng.chance(storm ? 0.5 : 0.75),
+    checkQuorum: rng.chance(storm ? 0.5 : 0.75),
   };
 }
 
@@ -238,6 +248,8 @@ export function runSchedule(options: SimOptions): SimResult {
     readsServed: 0,
     maxTerm: 0,
     commitIndex: 0,
+    elections: 0,
+    contestedElections: 0,
     livenessRounds: 0,
   };
 
@@ -266,6 +278,7 @@ export function runSchedule(options: SimOptions): SimResult {
   // membership); joining nodes start empty and get it, or a later one, from a leader.
   const boot = bootstrapState(bootConf);
   const checker: Checker = createChecker({
+    mechanismChecks: options.consequencesOnly !== true,
     baseIndex: boot.snapshot?.index ?? 0,
     baseTerm: boot.snapshot?.term ?? 0,
     voters: bootConf.voters,
@@ -283,6 +296,15 @@ export function runSchedule(options: SimOptions): SimResult {
       snapFailed(f);
     },
   });
+
+  // Terms in which more than one node campaigned: the elections worth having.
+  const candidateOf = new Map<number, string>();
+  const contested = new Set<number>();
+  const noteCandidate = (id: string, term: number) => {
+    const c = candidateOf.get(term);
+    if (c === undefined) candidateOf.set(term, id);
+    else if (c !== id) contested.add(term);
+  };
 
   const startCore = (n: SimNode) => {
     const persisted = n.storage.load();
@@ -347,6 +369,8 @@ export function runSchedule(options: SimOptions): SimResult {
       throw new SimViolation("message-sender", `${n.id} sent a message from "${m.from}"`);
     }
     if (LEADER_ONLY.has(m.type)) checker.onLeaderMessage(n.id, m.term);
+    else if (m.type === "vote") noteCandidate(n.id, m.term);
+    else if (m.type === "voteResp" && !m.reject) checker.onVoteGranted(n.id, m.to, m.term);
     const to = byId.get(m.to);
     if (to === undefined) return;
     net.send({ m, from: n.slot, to: to.slot, inc: n.incarnation });
@@ -510,6 +534,19 @@ export function runSchedule(options: SimOptions): SimResult {
     afterInput(n);
   };
 
+  /**
+   * A node that voted for someone else in its current term (else any live node): a
+   * crash right after voting is where a vote that was not made durable would show.
+   */
+  const recentVoter = (): (SimNode & { core: RawNode }) | undefined => {
+    const start = rng.int(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[(start + i) % nodes.length];
+      if (live(n) && n.hs.vote !== "" && n.hs.vote !== n.id && n.role !== "leader") return n;
+    }
+    return randomLive();
+  };
+
   const partition = () => {
     stats.partitions++;
     const k = nodes.length;
@@ -547,7 +584,8 @@ export function runSchedule(options: SimOptions): SimResult {
   const crash = (): SimNode | undefined => {
     // Leaders crash more often than their share: that is where elections, log repair
     // and the commit rule get exercised.
-    const n = rng.chance(0.4) ? target() : randomLive();
+    const x = rng.float();
+    const n = x < 0.4 ? target() : x < 0.6 ? recentVoter() : randomLive();
     if (!n) return undefined;
     let note = "";
     if (n.core.hasReady() && rng.chance(0.6)) {
@@ -888,7 +926,13 @@ export function runSchedule(options: SimOptions): SimResult {
           `${n.id} ${s.role} term ${s.term} vote "${s.vote}" leader "${s.leader}" commit ${s.commit} ` +
           `applied ${s.applied} log ${s.firstIndex}..${s.lastIndex} voters [${s.conf.voters}] ` +
           `learners [${s.conf.learners}]${s.leadTransferee ? ` transferring to ${s.leadTransferee}` : ""}` +
-          `${s.pendingConfChange ? " conf pending" : ""} · ${disk}`
+          `${s.pendingConfChange ? " conf pending" : ""} · ${disk}` +
+          Object.entries(s.progress)
+            .map(
+              ([id, p]) =>
+                `\n      ${id}: ${p.state} match ${p.match} next ${p.next} inflight ${p.inflight}${p.recentActive ? " active" : ""}${p.isLearner ? " learner" : ""}`,
+            )
+            .join("")
         );
       } catch (e) {
         return `${n.id} status() threw: ${String(e)}`;
@@ -906,6 +950,8 @@ export function runSchedule(options: SimOptions): SimResult {
   }
   stats.actions = trace.count;
   stats.commitIndex = checker.commitIndex;
+  stats.elections = candidateOf.size;
+  stats.contestedElections = contested.size;
   return {
     seed: options.seed,
     voters: options.voters,
