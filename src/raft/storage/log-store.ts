@@ -264,6 +264,10 @@ class LmdbLogStore implements LogStore {
       } catch (err) {
         throw this.#corrupt(msg(err));
       }
+      const prev = this.#terms[this.#terms.length - 1];
+      if (prev !== undefined && e.term < prev) {
+        throw this.#corrupt(`entry ${key} has term ${e.term} after term ${prev}`);
+      }
       this.#terms.push(e.term);
       expect = key + 1;
     }

@@ -105,6 +105,14 @@ test("a conflicting suffix is truncated when entries overwrite from entries[0].i
     // A shorter replacement: 3..5 of term 1 give way to 3 of term 2; 4 and 5 must go.
     await s.save({ hardState: { term: 2, vote: "b", commit: 1 }, entries: [e(3, 2, 99)] });
     assert.deepEqual(s.load().entries, [e(1, 1), e(2, 1), e(3, 2, 99)]);
+    assert.deepEqual(
+      s.log.entries(1, 100),
+      [e(1, 1), e(2, 1), e(3, 2, 99)],
+      "4 and 5 are gone from disk",
+    );
+  });
+  await withStorage(dir, async (s) => {
+    assert.deepEqual(s.load().entries, [e(1, 1), e(2, 1), e(3, 2, 99)]);
     // A longer replacement from the middle.
     await s.save({
       entries: [e(3, 3), e(4, 3), e(5, 3), e(6, 3)],
