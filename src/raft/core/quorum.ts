@@ -19,7 +19,7 @@ const scratch: number[] = [];
 export function committedIndex(voters: readonly NodeId[], match: (id: NodeId) => number): number {
   const n = voters.length;
   if (n === 0) return 0;
-  scratch.length = n;
+  // `scratch` only grows; entries past n are stale and never read.
   for (let i = 0; i < n; i++) scratch[i] = match(voters[i]!);
   // Insertion sort, descending: voter sets are tiny (3-7), so this beats Array.sort.
   for (let i = 1; i < n; i++) {

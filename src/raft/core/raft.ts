@@ -207,11 +207,13 @@ class Raft implements RawNode {
         this.becomeFollower(m.term, "");
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === "app" || m.type === "heartbeat")) {
+      if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") {
         // A leader at a lower term: either a delayed message, or we are a node whose
-        // term ran ahead while partitioned and who, with pre-vote or the lease, cannot
-        // force an election. Answering with our term makes that leader step down so a
-        // fresh election can include us (etcd does the same).
+        // term ran ahead while partitioned and who, because of pre-vote or the lease,
+        // or because it may not campaign (a learner), cannot force an election. The
+        // paper's answer (§5.1: reply with the current term) makes that leader step
+        // down so that a fresh election can include us. (etcd answers only with
+        // pre-vote or check-quorum on; a learner at a higher term then wedges.)
         this.send("appResp", m.from, {});
       } else if (m.type === "preVote") {
         // Answer so a pre-candidate behind us learns our term.
