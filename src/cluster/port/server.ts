@@ -37,7 +37,7 @@ export interface ClusterPortServerOptions {
   nodeId: string;
   /** The node's current Raft role, reported by `HealthService.Check`; default "unknown". */
   role?: () => string;
-  /** Address to bind; default "::" (all interfaces). Tests use "127.0.0.1". */
+  /** Address to bind; default all interfaces. Tests use "127.0.0.1". */
   host?: string;
   /** Port to bind; default 4566. 0 picks a free port (see `listen()`). */
   port?: number;
@@ -219,10 +219,14 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
       return new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         server.once("error", onError);
-        server.listen(options.port ?? DEFAULT_CLUSTER_PORT, options.host ?? "::", () => {
+        const onListening = (): void => {
           server.off("error", onError);
           resolve((server.address() as AddressInfo).port);
-        });
+        };
+        const port = options.port ?? DEFAULT_CLUSTER_PORT;
+        // Without a host, Node binds "::" where IPv6 exists and 0.0.0.0 where it does not.
+        if (options.host === undefined) server.listen(port, onListening);
+        else server.listen(port, options.host, onListening);
       });
     },
     address() {
