@@ -107,8 +107,12 @@ export interface LogStoreOptions {
  *   (durable); durability would need `db.flushed` or `separateFlushed`. With it off, the
  *   writer thread runs a classic LMDB commit, which syncs the data pages and then the
  *   meta page before the commit returns, and the put promise resolves only after that.
- *   The promise save() returns therefore means "on disk". (Measured on this machine the
- *   two modes had the same cost per awaited save, within noise; the simpler guarantee wins.)
+ *   The promise save() returns therefore means "on disk". That classic commit costs two
+ *   syncs (data pages, then meta page), so bench/raft-storage.ts shows about 0.45-0.5x
+ *   the rate of a bare write+fsync. Overlapping sync while awaiting the `flushed` promise
+ *   (separateFlushed) measured ~1.2-1.3x faster than this in one noisy run; it was not
+ *   taken because its durability rests on lmdb-js's flush bookkeeping, while this mode's
+ *   rests on mdb_txn_commit returning only after the sync (read in writer.cpp).
  * - `noSync: false`, `noMetaSync: false`: the defaults, stated so no one flips them.
  * - `eventTurnBatching: true` (default) and `commitDelay: 0`: every put/remove issued in
  *   one event-loop turn goes into one transaction, committed at the end of the turn. That
