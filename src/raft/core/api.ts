@@ -70,7 +70,10 @@ export interface RaftStatus {
   readonly role: Role;
   readonly leader: NodeId;
   readonly conf: ConfState;
-  /** True while a membership change is proposed but not yet applied. */
+  /**
+   * True while the latest membership change in the log is not yet committed (changes
+   * take effect when appended; see docs/raft.md).
+   */
   readonly pendingConfChange: boolean;
   /** The transfer target while a leadership transfer is in progress, else "". */
   readonly leadTransferee: NodeId;
