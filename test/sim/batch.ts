@@ -29,7 +29,7 @@ export interface BatchOptions {
   readonly injectBug?: SimBug;
   /** See SimOptions.consequencesOnly. */
   readonly consequencesOnly?: boolean;
-  /** Called after each passing run. */
+  /** Called after each run (`done` counts failing runs too; totals only passing ones). */
   readonly onRun?: (done: number, totals: BatchTotals) => void;
   /**
    * Called for each failing run; return true to go on with the next seed (triage mode),
@@ -77,6 +77,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
       failed ??= r;
       failures++;
       if (options.onViolation?.(r) !== true) return { totals, failed, failures };
+      options.onRun?.(i + 1, totals);
       continue;
     }
     totals.runs++;
@@ -87,7 +88,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
     totals.readsServed += r.stats.readsServed;
     totals.confChanges += r.stats.confChanges;
     totals.committed += r.stats.commitIndex;
-    options.onRun?.(totals.runs, totals);
+    options.onRun?.(i + 1, totals);
   }
   return { totals, ...(failed ? { failed } : {}), failures };
 }

@@ -124,11 +124,14 @@ const outcome = runBatch({
   },
   onRun: (done, t) => {
     if (!opts.quiet && (done % 100 === 0 || done === opts.runs)) {
+      const ok = Math.max(1, t.runs);
+      const failing = done - t.runs;
       console.log(
-        `[sim] runs ${done}/${opts.runs} ok · ${rate(done)} schedules/min · ${opts.steps} steps/run · ` +
-          `avg ${Math.round(t.actions / done)} actions, ${Math.round(t.committed / done)} commits, ` +
-          `${(t.crashes / done).toFixed(1)} crashes, ${(t.snapshotsInstalled / done).toFixed(1)} snapshots, ` +
-          `${(t.readsServed / done).toFixed(1)} reads, ${(t.confChanges / done).toFixed(1)} conf changes per run · ` +
+        `[sim] runs ${done}/${opts.runs} ${failing === 0 ? "ok" : `(${failing} failed)`} · ` +
+          `${rate(done)} schedules/min · ${opts.steps} steps/run · ` +
+          `avg ${Math.round(t.actions / ok)} actions, ${Math.round(t.committed / ok)} commits, ` +
+          `${(t.crashes / ok).toFixed(1)} crashes, ${(t.snapshotsInstalled / ok).toFixed(1)} snapshots, ` +
+          `${(t.readsServed / ok).toFixed(1)} reads, ${(t.confChanges / ok).toFixed(1)} conf changes per run · ` +
           `max term ${t.maxTerm} · nodes ${nodesLabel}${bugLabel}`,
       );
     }

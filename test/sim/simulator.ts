@@ -472,6 +472,13 @@ export function runSchedule(options: SimOptions): SimResult {
     if (!live(to) || net.blocked(f.from, f.to)) {
       trace.add(step, Act.drop, to.id, 1, f.m);
       snapFailed(f);
+      // A transport notices a dead peer or a broken link and tells the leader, which
+      // then probes instead of streaming into the void.
+      const s = nodes[f.from]!;
+      if (f.m.type === "app" && s.core && s.incarnation === f.inc && rng.chance(0.5)) {
+        s.core.reportUnreachable(to.id);
+        afterInput(s);
+      }
       return;
     }
     trace.add(step, Act.deliver, to.id, 0, f.m);
@@ -496,11 +503,17 @@ export function runSchedule(options: SimOptions): SimResult {
 
   /** Runs a request that the core may refuse with a RaftError (which changes nothing). */
   const tryCore = <T>(f: () => T): T | undefined => {
+    // Refusals are routine here (most requests reach non-leaders mid-election), and a
+    // stack trace per refusal was the simulator's largest single cost.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       return f();
     } catch (e) {
       if (e instanceof RaftError) return undefined;
       throw e;
+    } finally {
+      Error.stackTraceLimit = limit;
     }
   };
 
