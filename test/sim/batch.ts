@@ -1,3 +1,4 @@
+import { mixHash } from "./entry-ident.js";
 import { runSchedule, type SimBug, type SimResult } from "./simulator.js";
 
 /** The initial voter count a seed gets when none is given: 3, 5 or 7 by seed mod 3. */
@@ -16,6 +17,8 @@ export interface BatchTotals {
   readsServed: number;
   confChanges: number;
   committed: number;
+  /** A hash over the trace hashes of the passing runs: equal batches, equal hash. */
+  traceHash: number;
 }
 
 /** Options for {@link runBatch}. */
@@ -61,6 +64,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
     readsServed: 0,
     confChanges: 0,
     committed: 0,
+    traceHash: 0,
   };
   let failed: SimResult | undefined;
   let failures = 0;
@@ -88,6 +92,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
     totals.readsServed += r.stats.readsServed;
     totals.confChanges += r.stats.confChanges;
     totals.committed += r.stats.commitIndex;
+    totals.traceHash = mixHash(totals.traceHash, seed, r.traceHash, 0);
     options.onRun?.(i + 1, totals);
   }
   return { totals, ...(failed ? { failed } : {}), failures };

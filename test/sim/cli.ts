@@ -149,7 +149,7 @@ const secs = ((Date.now() - started) / 1000).toFixed(1);
 console.log(
   `[sim] PASS ${opts.runs} runs, seeds ${opts.seed}..${opts.seed + opts.runs - 1}, nodes ${nodesLabel}, ` +
     `${opts.steps} steps each, ${secs}s, ${rate(opts.runs)} schedules/min ` +
-    `(${cpuRate(opts.runs)} per CPU-minute)${bugLabel}`,
+    `(${cpuRate(opts.runs)} per CPU-minute), trace ${outcome.totals.traceHash.toString(16).padStart(8, "0")}${bugLabel}`,
 );
 
 function printViolation(r: SimResult): void {
