@@ -23,7 +23,7 @@ function intArg(name: string, min: number) {
 const program = new Command()
   .name("npm run sim --")
   .description(
-    "Deterministic Raft simulator: runs seeded fault schedules against the core and checks\n" +
+    "Deterministic Raft simulator: runs seeded fault schedules against the core and checks " +
       "safety after every step and liveness at the end of each run.",
   )
   .addOption(
