@@ -16,6 +16,7 @@ import type {
   PersistedState,
   Ready,
   Role,
+  Snapshot,
   SnapshotMeta,
 } from "./types.js";
 
@@ -29,17 +30,22 @@ export interface RaftFsm {
   apply(entry: Entry): unknown;
   /** Serialises the whole state. */
   snapshot(): Uint8Array;
-  /** Replaces the whole state with a snapshot's. */
-  restore(data: Uint8Array): void;
+  /** Replaces the whole state with a snapshot's, taken at `meta.index`. */
+  restore(data: Uint8Array, meta: SnapshotMeta): void;
 }
 
-/** Durable log and hard state, as the runtime needs them (see src/raft/storage). */
+/**
+ * Durable log, hard state and snapshots, as the runtime needs them. `RaftStorage` from
+ * src/raft/storage satisfies it.
+ */
 export interface RaftNodeStorage {
   /** What is on disk now. */
   load(): PersistedState;
+  /** The data of the snapshot load() reports, verified; undefined if none. */
+  loadSnapshot(): Promise<Snapshot | undefined>;
   /**
-   * Durably (fsync) writes, in one transaction: a snapshot's metadata (dropping the log it
-   * covers), entries (replacing any suffix from entries[0].index on), and the hard state.
+   * Durably (fsync) writes, in one transaction: a snapshot's metadata, entries (replacing
+   * any suffix from entries[0].index on), and the hard state.
    */
   save(update: {
     hardState?: HardState;
@@ -49,12 +55,8 @@ export interface RaftNodeStorage {
   /** Drops log entries at or below `index` (they are covered by a snapshot). */
   compact(index: number): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Snapshot files, as the runtime needs them. */
-export interface RaftNodeSnapshots {
-  save(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
-  latest(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | undefined>;
+  /** Snapshot files: data is made durable here before its meta is saved to the log. */
+  readonly snapshots: { save(meta: SnapshotMeta, data: Uint8Array): Promise<unknown> };
 }
 
 /** What a transport calls back into. */
@@ -81,10 +83,14 @@ export interface RaftNodeOptions {
   id: NodeId;
   fsm: RaftFsm;
   storage: RaftNodeStorage;
-  snapshots: RaftNodeSnapshots;
   transport: (sink: RaftTransportSink) => RaftNodeTransport;
   /** On an empty store: start as the sole voter of a new cluster at this address. */
   bootstrap?: { addr: string };
+  /**
+   * Addresses of existing members, for a joining node whose configuration is still empty:
+   * it must be able to answer the leader before the leader's snapshot tells it who is who.
+   */
+  seedPeers?: Readonly<Record<NodeId, string>>;
   logger?: Logger;
   /** Heartbeat interval in ms (default 100). One tick is this long. */
   heartbeatMs?: number;
@@ -244,7 +250,7 @@ class RaftNodeImpl implements RaftNode {
   }
 
   async start(): Promise<void> {
-    const { storage, snapshots, fsm } = this.opts;
+    const { storage, fsm } = this.opts;
     let persisted = storage.load();
     const empty =
       persisted.entries.length === 0 && !persisted.snapshot && persisted.hardState.term === 0;
@@ -256,20 +262,20 @@ class RaftNodeImpl implements RaftNode {
         fsm.snapshot(),
       );
       const meta = init.snapshot!;
-      await snapshots.save(meta, init.snapshotData ?? new Uint8Array(0));
+      await storage.snapshots.save(meta, init.snapshotData ?? new Uint8Array(0));
       await storage.save({ hardState: init.hardState, snapshot: meta });
       persisted = storage.load();
     }
     let snapshotData: Uint8Array | undefined;
     if (persisted.snapshot) {
-      const snap = await snapshots.latest();
+      const snap = await storage.loadSnapshot();
       if (!snap || snap.meta.index !== persisted.snapshot.index) {
         throw new RaftNodeError(
           "InvalidArgument",
           `raft log is compacted to index ${persisted.snapshot.index} but no snapshot file at that index was found`,
         );
       }
-      fsm.restore(snap.data);
+      fsm.restore(snap.data, snap.meta);
       snapshotData = snap.data;
       this.snapshotIndex = snap.meta.index;
       this.applied = snap.meta.index;
@@ -352,7 +358,7 @@ class RaftNodeImpl implements RaftNode {
     if (rd.hardState) this.term = rd.hardState.term;
     if (rd.snapshot) {
       // A snapshot from the leader: keep the file first, so that the log can be dropped.
-      await this.opts.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
+      await this.opts.storage.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
     }
     if (rd.mustSync || rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       await this.opts.storage.save({
@@ -364,7 +370,7 @@ class RaftNodeImpl implements RaftNode {
     // Everything a message may depend on is durable now.
     if (rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) {
-      this.opts.fsm.restore(rd.snapshot.data);
+      this.opts.fsm.restore(rd.snapshot.data, rd.snapshot.meta);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.confIndex = rd.snapshot.meta.index;
@@ -383,7 +389,8 @@ class RaftNodeImpl implements RaftNode {
 
   private applyEntry(e: Entry): void {
     let response: unknown;
-    if (e.type === "normal") {
+    // An empty normal entry is a barrier: it orders, it does not reach the FSM.
+    if (e.type === "normal" && e.data.byteLength > 0) {
       response = this.opts.fsm.apply(e);
     } else if (e.type === "conf") {
       this.confIndex = e.index;
@@ -470,10 +477,12 @@ class RaftNodeImpl implements RaftNode {
       const index = this.applied;
       const data = this.opts.fsm.snapshot();
       const snap = this.core.compact(index, data);
-      await this.opts.snapshots.save(snap.meta, data);
+      await this.opts.storage.snapshots.save(snap.meta, data);
       await this.opts.storage.save({ snapshot: snap.meta });
-      const trailing = this.opts.trailingLogs ?? 1024;
-      void trailing; // the core keeps its own log window; storage keeps the snapshot's
+      // Keep a trailing window on disk: a damaged newest snapshot can then fall back to
+      // the previous one plus these entries.
+      const keepFrom = index - (this.opts.trailingLogs ?? 1024);
+      if (keepFrom > 0) await this.opts.storage.compact(keepFrom);
       this.snapshotIndex = index;
       this.log.debug({ index }, "snapshot taken");
       return index;
@@ -491,8 +500,10 @@ class RaftNodeImpl implements RaftNode {
   // ---- helpers ----
 
   private peerAddrs(): Record<NodeId, string> {
+    const known =
+      Object.keys(this.conf.addrs).length > 0 ? this.conf.addrs : (this.opts.seedPeers ?? {});
     const out: Record<NodeId, string> = {};
-    for (const [id, addr] of Object.entries(this.conf.addrs)) if (id !== this.id) out[id] = addr;
+    for (const [id, addr] of Object.entries(known)) if (id !== this.id) out[id] = addr;
     return out;
   }
 

@@ -55,6 +55,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         this.end(true);
         return Promise.resolve({ value: undefined, done: true });
       },
+      // The consumer (a Connect client stream) calls throw() when the call fails; the
+      // queue then ends, and the failure reaches the caller through the call itself.
+      throw: () => {
+        this.end(true);
+        return Promise.resolve({ value: undefined, done: true });
+      },
     };
   }
 }

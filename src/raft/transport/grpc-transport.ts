@@ -54,7 +54,15 @@ export interface RaftInbound {
  * of the offending batch reaches the core.
  */
 export function createRaftInbound(
-  opts: { id: NodeId; logger?: Logger } & RaftTransportLimits,
+  opts: {
+    id: NodeId;
+    logger?: Logger;
+    /**
+     * Decides whether messages from `from` are admitted; a returned error ends the peer's
+     * stream with it (e.g. `failed_precondition` for a node that was removed).
+     */
+    admit?: (from: NodeId) => ConnectError | undefined;
+  } & RaftTransportLimits,
 ): RaftInbound {
   const log = opts.logger ?? silentLogger();
   const maxEntry = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY;
@@ -78,6 +86,8 @@ export function createRaftInbound(
           Code.InvalidArgument,
         );
       }
+      const refusal = opts.admit?.(w.from);
+      if (refusal) throw refusal;
       try {
         out.push(messageFromWire(w));
       } catch (err) {
@@ -155,6 +165,12 @@ export interface GrpcRaftTransportOptions {
   /** Builds a Connect transport (gRPC over mTLS) to a peer's cluster address. */
   dial(addr: string): Transport;
   logger?: Logger;
+  /**
+   * Called when a peer refuses us outright (`permission_denied`, `unauthenticated` or
+   * `failed_precondition`): our certificate is no longer accepted, or we were removed.
+   * Retrying cannot fix that; the node decides what to do.
+   */
+  onRefused?: (peer: NodeId, err: ConnectError) => void;
 }
 
 /**
@@ -210,7 +226,10 @@ class GrpcRaftTransport implements RaftNodeTransport {
     }
     for (const [id, addr] of Object.entries(addrs)) {
       if (id === this.opts.id || this.peers.has(id) || addr === "") continue;
-      this.peers.set(id, new PeerLink(id, addr, this.opts.dial(addr), this.sink, this.log));
+      this.peers.set(
+        id,
+        new PeerLink(id, addr, this.opts.dial(addr), this.sink, this.log, this.opts.onRefused),
+      );
     }
   }
 
@@ -240,6 +259,7 @@ class PeerLink {
     transport: Transport,
     private readonly sink: RaftTransportSink,
     private readonly log: Logger,
+    private readonly onRefused?: (peer: NodeId, err: ConnectError) => void,
   ) {
     this.client = createClient(RaftService, transport);
   }
@@ -286,8 +306,21 @@ class PeerLink {
       const wait = this.backoffMs / 2 + randomInt(0, Math.max(1, Math.floor(this.backoffMs / 2)));
       this.state = { t: "backoff", until: performance.now() + wait };
       const e = ConnectError.from(err ?? new Error("stream ended"));
+      if (
+        e.code === Code.PermissionDenied ||
+        e.code === Code.Unauthenticated ||
+        e.code === Code.FailedPrecondition
+      ) {
+        this.onRefused?.(this.id, e);
+      }
       this.log.debug(
-        { peer: this.id, addr: this.addr, code: Code[e.code], retryInMs: Math.round(wait) },
+        {
+          peer: this.id,
+          addr: this.addr,
+          code: Code[e.code],
+          error: e.rawMessage,
+          retryInMs: Math.round(wait),
+        },
         "raft stream to peer ended",
       );
       this.sink.unreachable(this.id);

@@ -1,0 +1,117 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { access, mkdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic-file.js";
+
+/** Where each file of a node's home lives (see DESIGN.md, "Data on disk"). */
+export interface HomePaths {
+  readonly home: string;
+  readonly nodeJson: string;
+  readonly raftDir: string;
+  readonly joinToken: string;
+  readonly apiSock: string;
+  readonly httpsDir: string;
+}
+
+/** The paths of a home directory. */
+export function homePaths(home: string): HomePaths {
+  return {
+    home,
+    nodeJson: join(home, "node.json"),
+    raftDir: join(home, "raft"),
+    joinToken: join(home, "join-token"),
+    apiSock: join(home, "api.sock"),
+    httpsDir: join(home, "https"),
+  };
+}
+
+/** What node.json holds: the node's stable identity and the cluster it belongs to. */
+export interface NodeIdentity {
+  readonly version: 1;
+  readonly nodeId: string;
+  readonly name: string;
+  readonly clusterId: string;
+  /** The advertised cluster address this node was recorded with. */
+  readonly clusterAddr: string;
+}
+
+/** A problem with the home directory, phrased for an operator. */
+export class HomeError extends Error {
+  override readonly name = "HomeError";
+}
+
+/** A fresh node id: 16 random bytes, hex. Stable for the node's life once written. */
+export function newNodeId(): string {
+  return randomBytes(16).toString("hex");
+}
+
+/**
+ * Creates the home (mode 0700) if needed and checks that it is a writable directory, so
+ * that a start fails at once with a clear line instead of half-way through.
+ */
+export async function prepareHome(home: string): Promise<void> {
+  try {
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    const st = await stat(home);
+    if (!st.isDirectory()) throw new HomeError(`--home ${home} is not a directory`);
+    await access(home, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    if (err instanceof HomeError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+      throw new HomeError(
+        `home directory ${home} is not writable (${code}); choose another with --home or fix its permissions`,
+      );
+    }
+    if (code === "ENOTDIR" || code === "EEXIST") {
+      throw new HomeError(`--home ${home} is not a directory`);
+    }
+    throw new HomeError(`cannot use home directory ${home}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads node.json; undefined when the home is not initialised. */
+export async function readNodeIdentity(paths: HomePaths): Promise<NodeIdentity | undefined> {
+  let text: string;
+  try {
+    text = await readFile(paths.nodeJson, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new HomeError(`cannot read ${paths.nodeJson}: ${(err as Error).message}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new HomeError(`${paths.nodeJson} is not valid JSON; restore it from a backup`);
+  }
+  const o = v as Partial<NodeIdentity>;
+  if (
+    o.version !== 1 ||
+    typeof o.nodeId !== "string" ||
+    typeof o.name !== "string" ||
+    typeof o.clusterId !== "string" ||
+    typeof o.clusterAddr !== "string"
+  ) {
+    throw new HomeError(
+      `${paths.nodeJson} is not a gastrolog node identity (unknown version or fields)`,
+    );
+  }
+  return o as NodeIdentity;
+}
+
+/** Writes node.json atomically. It marks the home as initialised, so it is written last. */
+export async function writeNodeIdentity(paths: HomePaths, id: NodeIdentity): Promise<void> {
+  await writeFileAtomic(paths.nodeJson, `${JSON.stringify(id, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** True when the raft directory exists (a start or join got that far before). */
+export async function hasRaftState(paths: HomePaths): Promise<boolean> {
+  try {
+    await stat(paths.raftDir);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,525 @@
+import "reflect-metadata";
+import { randomUUID } from "node:crypto";
+import { createServer as createNetServer, isIPv6 } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { parseHostPort } from "../cli/host-port.js";
+import type { ServerOptions } from "../cli/server-options.js";
+import { dialEnrollment, EnrollmentChainError } from "../cluster/tls/enrollment-dial.js";
+import { readTlsFiles } from "../cluster/tls/tls-files.js";
+import { ClusterTlsState } from "../cluster/tls/tls-state.js";
+import { EnrollService, EnrollSuffrage } from "../gen/gastrolog/v1/enroll_pb.js";
+import { createLogger, type Logger } from "../log.js";
+import { clusterServerName, createClusterCa, issueClusterCert } from "../pki/certificate.js";
+import { generateJoinToken, parseJoinToken } from "../pki/join-token.js";
+import { writeFileAtomic } from "../util/atomic-file.js";
+import { createAdminRoutes, serveAdminSocket } from "./admin-api.js";
+import { ClusterNode, type RaftTiming } from "./cluster-node.js";
+import { serveHealthPort } from "./health-port.js";
+import {
+  HomeError,
+  type HomePaths,
+  hasRaftState,
+  homePaths,
+  type NodeIdentity,
+  newNodeId,
+  prepareHome,
+  readNodeIdentity,
+  writeNodeIdentity,
+} from "./home.js";
+
+/** A start failure, phrased for an operator: one line saying why and what to do. */
+export class StartError extends Error {
+  override readonly name = "StartError";
+}
+
+/** How long a joining node keeps retrying an unreachable join address. */
+const JOIN_RETRY_MS = Number(process.env.GASTROLOG_JOIN_RETRY_MS ?? 30_000);
+
+function timing(): RaftTiming {
+  const n = (v: string | undefined, d: number) => (v && Number(v) > 0 ? Number(v) : d);
+  return {
+    heartbeatMs: n(process.env.GASTROLOG_HEARTBEAT_MS, 100),
+    electionTimeoutMs: n(process.env.GASTROLOG_ELECTION_TIMEOUT_MS, 1000),
+    snapshotThreshold: n(process.env.GASTROLOG_SNAPSHOT_THRESHOLD, 4096),
+  };
+}
+
+/**
+ * Runs `gastrolog server` until SIGINT or SIGTERM. Resolves to the process exit code: 0
+ * after a clean shutdown, 1 when the node could not start or join (one line on stderr says
+ * why and what to do).
+ */
+export async function runServer(options: ServerOptions): Promise<number> {
+  const log = createLogger({ level: options.logLevel, format: options.logFormat });
+  let running: Running | undefined;
+  try {
+    running = await start(options, log);
+  } catch (err) {
+    const msg =
+      err instanceof StartError || err instanceof HomeError ? err.message : describeStartError(err);
+    process.stderr.write(`gastrolog: ${msg}\n`);
+    log.flush?.();
+    return 1;
+  }
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  log.info({ signal }, "shutting down");
+  await running.stop();
+  log.info("stopped");
+  log.flush?.();
+  return 0;
+}
+
+function describeStartError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "EADDRINUSE")
+    return `address already in use (${e.message}); choose another with --listen / --cluster-addr or stop what uses it`;
+  if (e?.code === "EACCES" && e.syscall === "listen")
+    return `not allowed to listen (${e.message}); use a port above 1023 or run with the needed privilege`;
+  if (e?.code === "EADDRNOTAVAIL")
+    return `cannot bind (${e.message}); the address is not on this host`;
+  return (err as Error)?.message ?? String(err);
+}
+
+interface Running {
+  stop(): Promise<void>;
+}
+
+interface Addrs {
+  bindHost: string;
+  bindPort: number;
+  advertise: string;
+  listenHost: string;
+  listenPort: number;
+}
+
+async function start(o: ServerOptions, log: Logger): Promise<Running> {
+  const paths = homePaths(o.home);
+  await prepareHome(o.home);
+  const identity = await readNodeIdentity(paths);
+  const joining = o.joinAddr !== undefined || o.joinToken !== undefined;
+  if (identity) {
+    if (o.bootstrap)
+      log.warn(
+        { home: o.home, clusterId: identity.clusterId },
+        "home is already initialised; --bootstrap does nothing",
+      );
+    if (joining)
+      log.warn({ home: o.home }, "this node is already a member; join flags are ignored");
+  } else {
+    if (await hasRaftState(paths)) {
+      throw new StartError(
+        `${o.home} holds Raft state but no node.json: a bootstrap or join was interrupted. Move ${o.home} aside and start again`,
+      );
+    }
+    if (o.bootstrap && joining) {
+      throw new StartError(
+        "--bootstrap and --join-addr/--join-token were both given on an empty home: use --bootstrap for a new cluster, or the join flags to join one",
+      );
+    }
+    if (!o.bootstrap && !joining) {
+      throw new StartError(
+        `${o.home} is not initialised: start the first node with --bootstrap, or join a cluster with --join-addr HOST:PORT --join-token TOKEN`,
+      );
+    }
+  }
+  const addrs = await resolveAddrs(o, identity);
+  const apiAddr = `${fmtHost(addrs.listenHost === "::" || addrs.listenHost === "0.0.0.0" ? hostOf(addrs.advertise) : addrs.listenHost)}:${addrs.listenPort}`;
+
+  let node: ClusterNode;
+  if (identity) {
+    node = await restartMember(o, log, paths, identity, addrs, apiAddr);
+  } else if (o.bootstrap) {
+    node = await bootstrap(o, log, paths, addrs, apiAddr);
+  } else {
+    node = await join(o, log, paths, addrs, apiAddr);
+  }
+
+  const admin = await serveAdminSocket(
+    paths.apiSock,
+    createAdminRoutes({ node, joinTokenPath: paths.joinToken, logger: log }),
+    log,
+  );
+  const health = await serveHealthPort({
+    host: addrs.listenHost,
+    port: addrs.listenPort,
+    httpsDir: paths.httpsDir,
+    ready: () => node.role() === "leader" || node.role() === "follower",
+  });
+  log.info(
+    {
+      nodeId: node.id,
+      name: node.name,
+      clusterAddr: addrs.advertise,
+      clusterPort: node.port.address()?.port,
+      apiPort: health.port,
+      socket: paths.apiSock,
+    },
+    "serving",
+  );
+  return {
+    async stop() {
+      await admin.close();
+      await health.close();
+      await node.stop();
+    },
+  };
+}
+
+async function restartMember(
+  o: ServerOptions,
+  log: Logger,
+  paths: HomePaths,
+  identity: NodeIdentity,
+  addrs: Addrs,
+  apiAddr: string,
+): Promise<ClusterNode> {
+  let tls: ClusterTlsState;
+  try {
+    const material = await readTlsFiles(paths.home);
+    if (!material) throw new Error("tls/cluster.key is missing");
+    tls = ClusterTlsState.fromPem({
+      ...material,
+      serverName: clusterServerName(identity.clusterId),
+    });
+  } catch (err) {
+    throw new StartError(
+      `cannot load this node's TLS files from ${paths.home}/tls: ${(err as Error).message}`,
+    );
+  }
+  log.info({ nodeId: identity.nodeId, clusterId: identity.clusterId }, "restarting as a member");
+  return ClusterNode.start({
+    paths,
+    nodeId: identity.nodeId,
+    nodeName: o.name ?? identity.name,
+    bindHost: addrs.bindHost,
+    bindPort: addrs.bindPort,
+    advertiseAddr: addrs.advertise,
+    apiAddr,
+    tls,
+    bootstrap: false,
+    timing: timing(),
+    logger: log,
+  });
+}
+
+async function bootstrap(
+  o: ServerOptions,
+  log: Logger,
+  paths: HomePaths,
+  addrs: Addrs,
+  apiAddr: string,
+): Promise<ClusterNode> {
+  const nodeId = newNodeId();
+  const name = o.name ?? defaultName();
+  const clusterId = randomUUID();
+  const ca = await createClusterCa({ clusterId });
+  const cert = await issueClusterCert({
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    clusterId,
+  });
+  const token = generateJoinToken(ca.fingerprint);
+  const tls = ClusterTlsState.fromPem({
+    trustedCaPems: [ca.certPem],
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+  });
+  const node = await ClusterNode.start({
+    paths,
+    nodeId,
+    nodeName: name,
+    bindHost: addrs.bindHost,
+    bindPort: addrs.bindPort,
+    advertiseAddr: addrs.advertise,
+    apiAddr,
+    tls,
+    bootstrap: true,
+    timing: timing(),
+    logger: log,
+  });
+  try {
+    await waitFor(
+      () => node.stats().role === "leader",
+      30_000,
+      "this node did not become leader of its new cluster",
+    );
+    const r = await node.propose(
+      {
+        kind: "initCluster",
+        clusterId,
+        clusterName: clusterServerName(clusterId),
+        ca: {
+          certPem: ca.certPem,
+          keyPem: ca.keyPem,
+          fingerprint: ca.fingerprint,
+          notBeforeUnixMs: ca.notBefore.getTime(),
+          notAfterUnixMs: ca.notAfter.getTime(),
+        },
+        clusterCert: {
+          certPem: cert.certPem,
+          keyPem: cert.keyPem,
+          fingerprint: cert.fingerprint,
+          notBeforeUnixMs: cert.notBefore.getTime(),
+          notAfterUnixMs: cert.notAfter.getTime(),
+          signerFingerprint: ca.fingerprint,
+        },
+        reusableTokenId: randomUUID().replaceAll("-", "").slice(0, 16),
+        reusableTokenSecretHash: Buffer.from(token.secretHash, "hex"),
+        node: { id: nodeId, name, clusterAddr: addrs.advertise, apiAddr },
+      },
+      "bootstrap",
+    );
+    if (!r.ok) throw new StartError(`initialising the cluster failed: ${r.message}`);
+    await node.flushTlsFiles();
+    await writeFileAtomic(paths.joinToken, `${token.token}\n`, { mode: 0o600 });
+    await writeNodeIdentity(paths, {
+      version: 1,
+      nodeId,
+      name,
+      clusterId,
+      clusterAddr: addrs.advertise,
+    });
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+  log.info({ clusterId, nodeId }, "bootstrapped a new cluster");
+  // Shown once. The token is also in <home>/join-token (0600) for later use.
+  process.stdout.write(
+    `Cluster ${clusterId} created.\n\nJoin token (shown once; also saved to ${paths.joinToken}):\n\n  ${token.token}\n\nJoin another node with:\n\n  gastrolog server --home <dir> --join-addr ${addrs.advertise} --join-token ${token.token}\n\n`,
+  );
+  return node;
+}
+
+async function join(
+  o: ServerOptions,
+  log: Logger,
+  paths: HomePaths,
+  addrs: Addrs,
+  apiAddr: string,
+): Promise<ClusterNode> {
+  const token = parseJoinToken(o.joinToken ?? "");
+  const target = parseHostPort(o.joinAddr ?? "", { requireHost: true });
+  const progress = (step: string, fields: Record<string, unknown> = {}) =>
+    log.info({ join: step, ...fields }, `join: ${step}`);
+  progress("connecting", { to: o.joinAddr });
+  const deadline = performance.now() + JOIN_RETRY_MS;
+  let delay = 100;
+  let conn: Awaited<ReturnType<typeof dialEnrollment>>;
+  for (;;) {
+    try {
+      conn = await dialEnrollment({
+        host: target.host,
+        port: target.port,
+        caHash: token.caHash,
+        timeoutMs: 5000,
+      });
+      break;
+    } catch (err) {
+      if (err instanceof EnrollmentChainError) {
+        throw new StartError(
+          `${o.joinAddr} did not prove it belongs to the cluster the token names (${err.message}); nothing was sent. Check --join-addr, or get a current token with \`gastrolog token create\` on a member`,
+        );
+      }
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      const retryable =
+        [
+          "ECONNREFUSED",
+          "ECONNRESET",
+          "ETIMEDOUT",
+          "EHOSTUNREACH",
+          "ENETUNREACH",
+          "EAI_AGAIN",
+        ].includes(code) || /not established/.test((err as Error).message);
+      if (!retryable) {
+        throw new StartError(
+          `${o.joinAddr} is not a gastrolog cluster port (${(err as Error).message}); check --join-addr`,
+        );
+      }
+      if (performance.now() + delay > deadline) {
+        throw new StartError(
+          `cannot reach ${o.joinAddr} (${code || (err as Error).message}) after ${Math.round(JOIN_RETRY_MS / 1000)} s; check that a member is running there and that the port is open`,
+        );
+      }
+      log.info({ to: o.joinAddr, code, retryInMs: delay }, "join: unreachable, retrying");
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 3000);
+    }
+  }
+  progress("verified CA", { caFingerprint: token.caHash });
+  const nodeId = newNodeId();
+  const name = o.name ?? defaultName();
+  let res: Awaited<ReturnType<ReturnType<typeof createClient<typeof EnrollService>>["enroll"]>>;
+  try {
+    const client = createClient(EnrollService, conn.transport);
+    res = await client.enroll(
+      {
+        secret: token.secret,
+        nodeId,
+        nodeName: name,
+        clusterAddr: addrs.advertise,
+        apiAddr,
+        suffrage: o.nonvoter ? EnrollSuffrage.NONVOTER : EnrollSuffrage.VOTER,
+      },
+      { timeoutMs: 30_000 },
+    );
+  } catch (err) {
+    const e = ConnectError.from(err);
+    if (e.code === Code.Unauthenticated) {
+      throw new StartError(
+        "the cluster refused the join token: invalid or expired token. Create a new one on a member with `gastrolog token create` and try again",
+      );
+    }
+    if (e.code === Code.ResourceExhausted) throw new StartError(`${e.rawMessage}`);
+    throw new StartError(`enrollment failed: ${e.rawMessage}`);
+  } finally {
+    conn.close();
+  }
+  progress("enrolled", { nodeId, clusterId: res.clusterId });
+  let tls: ClusterTlsState;
+  try {
+    tls = ClusterTlsState.fromPem({
+      trustedCaPems: res.trustedCaPems,
+      certPem: res.clusterCertPem,
+      keyPem: res.clusterKeyPem,
+      accepted: res.acceptedFingerprints,
+      serverName: clusterServerName(res.clusterId),
+    });
+  } catch (err) {
+    throw new StartError(`the cluster sent unusable TLS material: ${(err as Error).message}`);
+  }
+  // The home is a member from here on: a restart rejoins with what it holds.
+  await writeNodeIdentity(paths, {
+    version: 1,
+    nodeId,
+    name,
+    clusterId: res.clusterId,
+    clusterAddr: addrs.advertise,
+  });
+  const node = await ClusterNode.start({
+    paths,
+    nodeId,
+    nodeName: name,
+    bindHost: addrs.bindHost,
+    bindPort: addrs.bindPort,
+    advertiseAddr: addrs.advertise,
+    apiAddr,
+    tls,
+    bootstrap: false,
+    seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
+    timing: timing(),
+    logger: log,
+  });
+  progress("catching up");
+  await waitFor(
+    () => node.fsm.initialized(),
+    60_000,
+    "did not receive the cluster state from the leader",
+  );
+  await node.flushTlsFiles();
+  if (!o.nonvoter) {
+    await waitFor(
+      () => node.stats().conf.voters.includes(nodeId),
+      60_000,
+      "was not promoted to voter",
+    );
+    progress("voter");
+  } else {
+    progress("nonvoter");
+  }
+  return node;
+}
+
+/** Polls `cond` on the event loop until true, or fails with `what` after `ms`. */
+function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const deadline = performance.now() + ms;
+    const t = setInterval(() => {
+      if (cond()) {
+        clearInterval(t);
+        resolve();
+      } else if (performance.now() > deadline) {
+        clearInterval(t);
+        reject(new StartError(`${what} within ${Math.round(ms / 1000)} s`));
+      }
+    }, 5);
+  });
+}
+
+function defaultName(): string {
+  const h = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 63);
+  return h || "node";
+}
+
+function fmtHost(h: string): string {
+  return isIPv6(h) ? `[${h}]` : h;
+}
+
+function hostOf(addr: string): string {
+  return parseHostPort(addr).host;
+}
+
+/** A routable address of this host for advertising, preferring IPv4. */
+function routableHost(): string | undefined {
+  const all = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i !== undefined);
+  return (
+    all.find((i) => !i.internal && i.family === "IPv4")?.address ??
+    all.find((i) => !i.internal && i.family === "IPv6")?.address
+  );
+}
+
+/** Asks the OS for a free port on `host`, for "port 0" before anything binds for real. */
+async function freePort(host: string): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, host, () => resolve());
+  });
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined): Promise<Addrs> {
+  const cluster = parseHostPort(o.clusterAddr, { allowPortZero: true });
+  const listen = parseHostPort(o.listen, { allowPortZero: true });
+  const bindHost = cluster.host === "" ? "::" : cluster.host;
+  let bindPort = cluster.port;
+  if (bindPort === 0) {
+    // A member keeps the port it is known by; a new node takes a free one.
+    bindPort = identity ? parseHostPort(identity.clusterAddr).port : await freePort(bindHost);
+  }
+  let advertise: string;
+  if (o.advertiseAddr) {
+    advertise = o.advertiseAddr;
+  } else if (identity && !o.advertiseAddr && cluster.host === "") {
+    advertise = identity.clusterAddr;
+  } else {
+    const unspecified = cluster.host === "" || cluster.host === "::" || cluster.host === "0.0.0.0";
+    const host = unspecified ? routableHost() : cluster.host;
+    if (!host) {
+      throw new StartError(
+        "no routable address to advertise: pass --advertise-addr HOST:PORT (other nodes dial it)",
+      );
+    }
+    advertise = `${fmtHost(host)}:${bindPort}`;
+  }
+  const adv = parseHostPort(advertise, { requireHost: true });
+  if (adv.host === "0.0.0.0" || adv.host === "::") {
+    throw new StartError(
+      `cannot advertise ${advertise}: other nodes cannot dial an unspecified address; pass --advertise-addr`,
+    );
+  }
+  const listenHost = listen.host === "" ? "::" : listen.host;
+  // The API address is recorded in the config store, so port 0 is made concrete here.
+  const listenPort = listen.port === 0 ? await freePort(listenHost) : listen.port;
+  return { bindHost, bindPort, advertise, listenHost, listenPort };
+}
