@@ -1,0 +1,375 @@
+/**
+ * End-to-end harness: runs real `gastrolog server` processes (bin/gastrolog, compiled by
+ * `npm run build`) on 127.0.0.1 in temporary homes, and the real CLI against them.
+ *
+ * Every process is tracked by PID and ended by `Cluster.cleanup()` (call it in `after` or a
+ * `finally`), also when a test fails. Waits are on events (log lines, exits) or polls with
+ * a deadline; never bare sleeps.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+/** The CLI entry point, as operators run it. */
+export const BIN = join(ROOT, "bin", "gastrolog");
+
+/** Fast Raft timing for tests (production defaults are 100 ms / 1000 ms). */
+export const FAST_ENV: Record<string, string> = {
+  GASTROLOG_HEARTBEAT_MS: "50",
+  GASTROLOG_ELECTION_TIMEOUT_MS: "400",
+  GASTROLOG_JOIN_RETRY_MS: "3000",
+};
+
+/** One parsed JSON log line from a server's stderr. */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+/** The outcome of a finished process. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running (or finished) `gastrolog server` process. */
+export class ServerProc {
+  readonly stdout: string[] = [];
+  /** Raw stderr lines (JSON log lines and plain `gastrolog: ...` error lines). */
+  readonly stderr: string[] = [];
+  readonly logs: LogLine[] = [];
+  readonly exited: Promise<Exit>;
+  private readonly waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  private exit: Exit | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly home: string,
+    readonly child: ChildProcess,
+  ) {
+    let outBuf = "";
+    let errBuf = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      outBuf += d;
+      const parts = outBuf.split("\n");
+      outBuf = parts.pop() ?? "";
+      this.stdout.push(...parts);
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      errBuf += d;
+      const parts = errBuf.split("\n");
+      errBuf = parts.pop() ?? "";
+      for (const line of parts) this.onErrLine(line);
+    });
+    this.exited = new Promise((resolve) => {
+      child.on("exit", (code, signal) => {
+        if (errBuf) this.onErrLine(errBuf);
+        if (outBuf) this.stdout.push(outBuf);
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** True until the process has exited. */
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  private onErrLine(line: string): void {
+    this.stderr.push(line);
+    if (!line.startsWith("{")) return;
+    let parsed: LogLine;
+    try {
+      parsed = JSON.parse(line) as LogLine;
+    } catch {
+      return;
+    }
+    this.logs.push(parsed);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.pred(parsed)) {
+        this.waiters.splice(i, 1);
+        w.resolve(parsed);
+      }
+    }
+  }
+
+  /** Resolves with the first log line (past or future) that matches; rejects on exit or timeout. */
+  waitLog(pred: (l: LogLine) => boolean, timeoutMs = 20_000, what = "log line"): Promise<LogLine> {
+    const seen = this.logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve: (l: LogLine) => (clearTimeout(t), resolve(l)) };
+      this.waiters.push(w);
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(
+          new Error(
+            `${this.name}: no ${what} within ${timeoutMs} ms; stderr tail:\n${this.stderr.slice(-15).join("\n")}`,
+          ),
+        );
+      }, timeoutMs);
+      void this.exited.then((e) => {
+        if (this.waiters.includes(w)) {
+          clearTimeout(t);
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          reject(
+            new Error(
+              `${this.name} exited (${e.code ?? e.signal}) before ${what}; stderr tail:\n${this.stderr.slice(-15).join("\n")}`,
+            ),
+          );
+        }
+      });
+    });
+  }
+
+  /** Waits for the "serving" line and returns the node's addresses. */
+  async serving(
+    timeoutMs = 30_000,
+  ): Promise<{ nodeId: string; clusterAddr: string; apiPort: number }> {
+    const l = await this.waitLog((x) => x.msg === "serving", timeoutMs, '"serving"');
+    return {
+      nodeId: String(l.nodeId),
+      clusterAddr: String(l.clusterAddr),
+      apiPort: Number(l.apiPort),
+    };
+  }
+
+  /** Sends a signal to this process (by its PID) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<Exit> {
+    if (!this.running) return this.exit!;
+    this.child.kill(signal);
+    const t = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const e = await this.exited;
+    clearTimeout(t);
+    return e;
+  }
+
+  /** SIGKILL: no shutdown code runs, as in a crash. */
+  kill9(): Promise<Exit> {
+    return this.stop("SIGKILL");
+  }
+}
+
+/** The result of one CLI run. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (`bin/gastrolog ARGS`) and collects its output. */
+export function cli(
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `gastrolog ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 30_000} ms`,
+        ),
+      );
+    }, opts.timeoutMs ?? 30_000);
+    child.on("error", (e) => (clearTimeout(t), reject(e)));
+    child.on("exit", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs the CLI with `-o json` and parses stdout; throws with stderr on failure. */
+export async function cliJson<T = Record<string, unknown>>(args: readonly string[]): Promise<T> {
+  const r = await cli([...args, "-o", "json"]);
+  if (r.code !== 0)
+    throw new Error(`gastrolog ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails with `what`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `${what} did not happen within ${timeoutMs} ms${lastErr ? ` (last error: ${(lastErr as Error).message})` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Options for starting one server. */
+export interface StartOptions {
+  bootstrap?: boolean;
+  joinAddr?: string;
+  joinToken?: string;
+  nonvoter?: boolean;
+  /** Reuse an existing home (restart). */
+  home?: string;
+  /** Extra flags. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Cluster port; default 0 (a free port, kept across restarts). */
+  clusterPort?: number;
+}
+
+/**
+ * A set of server processes in temporary homes under one directory. Call `cleanup()`
+ * in `after`/`finally`: it ends every process this cluster started (by PID) and removes
+ * the directory.
+ */
+export class Cluster {
+  readonly procs: ServerProc[] = [];
+  /** The latest process per node name. */
+  readonly byName = new Map<string, ServerProc>();
+
+  private constructor(readonly dir: string) {}
+
+  static async create(prefix = "gastrolog-e2e-"): Promise<Cluster> {
+    return new Cluster(await mkdtemp(join(tmpdir(), prefix)));
+  }
+
+  homeOf(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** Starts `gastrolog server` for node `name` (a new process; the home may exist). */
+  start(name: string, o: StartOptions = {}): ServerProc {
+    const home = o.home ?? this.homeOf(name);
+    const args = [
+      BIN,
+      "server",
+      "--home",
+      home,
+      "--name",
+      name,
+      "--listen",
+      "127.0.0.1:0",
+      "--cluster-addr",
+      `127.0.0.1:${o.clusterPort ?? 0}`,
+      "--log-format",
+      "json",
+    ];
+    if (o.bootstrap) args.push("--bootstrap");
+    if (o.joinAddr) args.push("--join-addr", o.joinAddr);
+    if (o.joinToken) args.push("--join-token", o.joinToken);
+    if (o.nonvoter) args.push("--nonvoter");
+    args.push(...(o.args ?? []));
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...FAST_ENV, ...o.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const p = new ServerProc(name, home, child);
+    this.procs.push(p);
+    this.byName.set(name, p);
+    return p;
+  }
+
+  /** Bootstraps node `name`; resolves once it serves, with its join token. */
+  async bootstrap(name = "n1"): Promise<{ proc: ServerProc; token: string; clusterAddr: string }> {
+    const proc = this.start(name, { bootstrap: true });
+    const s = await proc.serving();
+    const token = (await readFile(join(proc.home, "join-token"), "utf8")).trim();
+    return { proc, token, clusterAddr: s.clusterAddr };
+  }
+
+  /** Starts node `name` joining through `via`'s cluster address; resolves once it serves. */
+  async join(name: string, via: string, token: string, o: StartOptions = {}): Promise<ServerProc> {
+    const proc = this.start(name, { ...o, joinAddr: via, joinToken: token });
+    await proc.serving();
+    return proc;
+  }
+
+  /** Bootstraps n1 and joins n2..nN through n1; resolves when all serve as voters. */
+  async up(n = 3): Promise<{ token: string; addrs: Map<string, string> }> {
+    const { token, clusterAddr } = await this.bootstrap("n1");
+    const addrs = new Map([["n1", clusterAddr]]);
+    for (let i = 2; i <= n; i++) {
+      const p = await this.join(`n${i}`, clusterAddr, token);
+      addrs.set(`n${i}`, (await p.serving()).clusterAddr);
+    }
+    return { token, addrs };
+  }
+
+  /** Restarts node `name` from its home (same cluster port); resolves once it serves. */
+  async restart(name: string): Promise<ServerProc> {
+    const old = this.byName.get(name);
+    if (old?.running) await old.stop();
+    const p = this.start(name, { home: this.homeOf(name) });
+    await p.serving();
+    return p;
+  }
+
+  /** The CLI against node `name`'s home. */
+  cli(name: string, args: readonly string[]): Promise<CliResult> {
+    return cli([...args, "--home", this.homeOf(name)]);
+  }
+
+  cliJson<T = Record<string, unknown>>(name: string, args: readonly string[]): Promise<T> {
+    return cliJson<T>([...args, "--home", this.homeOf(name)]);
+  }
+
+  /** Ends every process this cluster started (SIGKILL, by PID) and removes its directory. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.procs.filter((p) => p.running).map((p) => p.stop("SIGKILL", 5000)));
+    if (existsSync(this.dir)) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Status as `cluster status -o json` prints it (the fields tests read). */
+export interface StatusJson {
+  clusterId: string;
+  nodeId: string;
+  nodeName: string;
+  role: string;
+  leaderId: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  members: {
+    id: string;
+    name: string;
+    suffrage: string;
+    clusterAddr: string;
+    apiAddr: string;
+    healthy: boolean;
+    lastContactMs: number;
+  }[];
+  tls: {
+    caFingerprints: string[];
+    certFingerprint: string;
+    certNotAfter: string;
+    rotation: unknown;
+  };
+  notice: string | null;
+}
