@@ -4,13 +4,14 @@ import { bootstrapState, createRaft } from "../../src/raft/core/raft.js";
 import type {
   ConfChange,
   ConfState,
+  Entry,
   HardState,
   Message,
   PersistedState,
   Role,
 } from "../../src/raft/types.js";
 import { EMPTY_HARD_STATE } from "../../src/raft/types.js";
-import { confAddr, encodePayload } from "./entry-ident.js";
+import { confAddr, encodePayload, entryIdent } from "./entry-ident.js";
 import { type CheckedNode, type Checker, createChecker } from "./invariants.js";
 import { createPrng, type Prng } from "./prng.js";
 import { createSimFsm, type SimFsm } from "./sim-fsm.js";
@@ -203,6 +204,12 @@ interface SimNode extends CheckedNode {
   hs: HardState;
   /** Never restarted again (removed from the cluster, shut down at the end). */
   stopped: boolean;
+  /**
+   * Proposals this incarnation accepted, by index, until it applies that index. The API
+   * promises that an applied entry carrying the returned term is that proposal; a
+   * crash voids the promise (the caller waiting on it dies with the process).
+   */
+  promised: Map<number, Accepted>;
 }
 
 /** A proposal a leader accepted: it must commit if that leader keeps its leadership. */
@@ -327,6 +334,7 @@ export function runSchedule(options: SimOptions): SimResult {
     n.role = "follower";
     n.leaderTerm = 0;
     n.hs = persisted.hardState;
+    n.promised.clear();
   };
 
   const addNode = (id: string, initial: PersistedState | undefined): SimNode => {
@@ -347,6 +355,7 @@ export function runSchedule(options: SimOptions): SimResult {
       leaderTerm: 0,
       hs: EMPTY_HARD_STATE,
       stopped: false,
+      promised: new Map(),
     };
     nodes.push(n);
     byId.set(id, n);
@@ -420,12 +429,31 @@ export function runSchedule(options: SimOptions): SimResult {
     for (const e of rd.committedEntries) {
       n.fsm.apply(e);
       checker.onApply(n, e, n.fsm.hash, n.hs.term);
+      if (n.promised.size > 0) checkPromise(n, e);
     }
     for (const rs of rd.readStates) {
       checker.onReadState(n, rs);
       stats.readsServed++;
     }
     core.advance();
+  };
+
+  /** Records what propose() promised, to hold the proposer to it when it applies. */
+  const promise = (n: SimNode, p: Accepted) => {
+    accepted.push(p);
+    n.promised.set(p.index, p);
+  };
+
+  const checkPromise = (n: SimNode, e: Entry) => {
+    const p = n.promised.get(e.index);
+    if (p === undefined) return;
+    n.promised.delete(e.index);
+    if (e.term === p.term && entryIdent(e) !== p.ident) {
+      throw new SimViolation(
+        "proposal-identity",
+        `${n.id} applied index ${e.index} term ${e.term}, promised to proposal ${p.ident}, holding ${entryIdent(e)}`,
+      );
+    }
   };
 
   /** Drains every pending Ready of `n` (bounded: an endless stream is a bug). */
@@ -526,7 +554,7 @@ export function runSchedule(options: SimOptions): SimResult {
     trace.add(step, Act.propose, n.id, id, undefined, r ? `-> i${r.index} t${r.term}` : "refused");
     if (r) {
       stats.proposals++;
-      accepted.push({ slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: id });
+      promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: id });
     }
     afterInput(n);
   };
@@ -675,7 +703,7 @@ export function runSchedule(options: SimOptions): SimResult {
     );
     if (r) {
       stats.confChanges++;
-      accepted.push({ slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
+      promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
       // A joining node starts empty and waits for the leader to reach it.
       if (fresh) addNode(`n${nextNodeId++}`, undefined);
     }
@@ -875,7 +903,7 @@ export function runSchedule(options: SimOptions): SimResult {
         const r = tryCore(() => l.core.propose(encodePayload(id, 8)));
         trace.add(step, Act.propose, l.id, id, undefined, r ? `final -> i${r.index}` : "refused");
         if (r) {
-          accepted.push({
+          promise(l, {
             slot: l.slot,
             inc: l.incarnation,
             term: r.term,
@@ -907,14 +935,7 @@ export function runSchedule(options: SimOptions): SimResult {
   /** Proposals accepted by a leader that kept its leadership must be committed. */
   const checkAccepted = () => {
     for (const p of accepted) {
-      const committedTerm = checker.committedTerm(p.index);
       const ident = checker.committedIdent(p.index);
-      if (committedTerm === p.term && ident !== p.ident) {
-        throw new SimViolation(
-          "proposal-identity",
-          `index ${p.index} term ${p.term} was promised to proposal ${p.ident} but holds ${ident}`,
-        );
-      }
       const n = nodes[p.slot]!;
       const kept =
         live(n) && n.incarnation === p.inc && n.role === "leader" && n.leaderTerm === p.term;
