@@ -9,8 +9,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type AdminClient, createAdminClient } from "../../src/cli/admin-client.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 /** The CLI entry point, as operators run it. */
@@ -372,4 +374,110 @@ export interface StatusJson {
     rotation: unknown;
   };
   notice: string | null;
+}
+
+// ---- Raft runtime helpers (issue 4 tests) ----
+
+/**
+ * An admin client over `<home>/api.sock`, the way the CLI connects, for tests that make
+ * many calls: a CLI process per call costs ~300 ms. Call `close()` when done.
+ */
+export function adminClient(home: string): AdminClient {
+  return createAdminClient({ home });
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the OS; nothing holds it afterwards). */
+export async function freeLoopbackPort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** One node's view of leadership, from the admin API's GetStatus. */
+export interface LeaderView {
+  /** The asking node's name. */
+  node: string;
+  leaderId: string;
+  /** The leader's name (from the member list), "" if unknown. */
+  leaderName: string;
+  term: number;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+}
+
+/** GetStatus on node `name` (over its socket), reduced to the leadership fields. */
+export async function leaderView(c: Cluster, name: string): Promise<LeaderView> {
+  const a = adminClient(c.homeOf(name));
+  try {
+    const s = await a.cluster.getStatus({}, { timeoutMs: 5000 });
+    return {
+      node: name,
+      leaderId: s.leaderId,
+      leaderName: s.members.find((m) => m.id === s.leaderId)?.name ?? "",
+      term: Number(s.term),
+      role: s.role,
+      commitIndex: Number(s.commitIndex),
+      appliedIndex: Number(s.appliedIndex),
+    };
+  } finally {
+    a.close();
+  }
+}
+
+/**
+ * Waits until every node in `names` reports the same leader in the same term, that
+ * leader is one of `names` and calls itself leader. Resolves with the leader's view.
+ */
+export async function agreedLeader(
+  c: Cluster,
+  names: readonly string[],
+  timeoutMs = 20_000,
+): Promise<LeaderView> {
+  return eventually(
+    async () => {
+      const views = await Promise.all(names.map((n) => leaderView(c, n)));
+      const first = views[0];
+      if (!first?.leaderId) return undefined;
+      const same = views.every((v) => v.leaderId === first.leaderId && v.term === first.term);
+      const leader = views.find((v) => v.node === first.leaderName);
+      return same && leader?.role === "leader" ? leader : undefined;
+    },
+    `one leader agreed on by ${names.join(", ")}`,
+    timeoutMs,
+  );
+}
+
+/** The whole key/value store of node `name` as `key -> "value@revision"` (local read). */
+export async function configSnapshot(c: Cluster, name: string): Promise<Map<string, string>> {
+  const a = adminClient(c.homeOf(name));
+  try {
+    const res = await a.config.list({ prefix: "" }, { timeoutMs: 10_000 });
+    return new Map(
+      res.kvs.map((kv) => [kv.key, `${new TextDecoder().decode(kv.value)}@${kv.revision}`]),
+    );
+  } finally {
+    a.close();
+  }
+}
+
+/**
+ * Bootstraps n1 and joins n2..nN through n1 like `Cluster.up`, with extra environment
+ * for every node (e.g. GASTROLOG_SNAPSHOT_THRESHOLD).
+ */
+export async function upWithEnv(
+  c: Cluster,
+  n: number,
+  env: Record<string, string>,
+): Promise<{ token: string; clusterAddr: string }> {
+  const first = c.start("n1", { bootstrap: true, env });
+  const s = await first.serving();
+  const token = (await readFile(join(first.home, "join-token"), "utf8")).trim();
+  for (let i = 2; i <= n; i++) await c.join(`n${i}`, s.clusterAddr, token, { env });
+  return { token, clusterAddr: s.clusterAddr };
 }
