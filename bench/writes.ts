@@ -11,7 +11,7 @@
  * that the stores' sizes stay bounded whatever the write count.
  *
  * Run: npm run bench:writes [-- --levels 1,16,256 --writes 2000,10000,20000 --rounds 2
- *      --max-seconds 60 --only gastrolog --cpu-prof-dir DIR]
+ *      --max-seconds 30 --only gastrolog --cpu-prof-dir DIR]
  * --cpu-prof-dir starts n1 (the bootstrap node, normally the leader) with --cpu-prof.
  * Output: a table, the ratios gastrolog/etcd, and as the last line one JSON object.
  */
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     levels: { type: "string", default: "1,16,256" },
     writes: { type: "string", default: "2000,10000,20000" },
     rounds: { type: "string", default: "2" },
-    "max-seconds": { type: "string", default: "60" },
+    "max-seconds": { type: "string", default: "30" },
     only: { type: "string" },
     "cpu-prof-dir": { type: "string" },
   },
