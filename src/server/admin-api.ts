@@ -11,13 +11,22 @@ import {
   ClusterService,
   ConfigService,
   type MemberSchema,
+  type OperationProgressSchema,
   type TlsStatusSchema,
   TokenService,
 } from "../gen/gastrolog/v1/admin_pb.js";
 import type { Logger } from "../log.js";
 import { generateJoinToken } from "../pki/join-token.js";
+import { AsyncQueue } from "../raft/transport/async-queue.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { type ClusterNode, fsmCode, toConnectError } from "./cluster-node.js";
+import {
+  type Progress,
+  removeNode,
+  rotateCa,
+  rotateCert,
+  rotateReusableToken,
+} from "./rotation.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Who the audit trail names for calls over the local socket (only the node's user can reach it). */
@@ -143,39 +152,30 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     async promoteNode(req) {
       const id = resolveNodeRef(node, req.node);
       const timeoutMs = req.timeoutMs > 0n ? Number(req.timeoutMs) : 30_000;
-      try {
-        await node.raft().promote(id, { timeoutMs });
-      } catch (err) {
-        throw toConnectError(err);
-      }
-      accepted(
-        await node.propose({ kind: "updateNode", nodeId: id, suffrage: "voter" }, LOCAL_ACTOR),
-      );
+      await node.leaderOp("promote", id, timeoutMs);
       return {};
     },
     async demoteNode(req) {
-      const id = resolveNodeRef(node, req.node);
-      const conf = node.stats().conf;
-      if (conf.voters.length === 1 && conf.voters[0] === id) {
-        throw new ConnectError("cannot demote the last voter", Code.FailedPrecondition);
-      }
-      try {
-        await node.raft().demote(id);
-      } catch (err) {
-        throw toConnectError(err);
-      }
-      accepted(
-        await node.propose({ kind: "updateNode", nodeId: id, suffrage: "nonvoter" }, LOCAL_ACTOR),
-      );
+      await node.leaderOp("demote", resolveNodeRef(node, req.node));
       return {};
     },
     async transferLeader(req) {
-      const to = req.node ? resolveNodeRef(node, req.node) : undefined;
-      try {
-        return { leaderId: await node.raft().transferLeadership(to) };
-      } catch (err) {
-        throw toConnectError(err);
-      }
+      const to = req.node ? resolveNodeRef(node, req.node) : "";
+      return { leaderId: await node.leaderOp("transfer", to) };
+    },
+    removeNode(req, ctx) {
+      const id = resolveNodeRef(node, req.node);
+      return streamOperation((progress) =>
+        removeNode(
+          node,
+          id,
+          { force: req.force, rotateCa: req.rotateCa, signal: ctx.signal },
+          progress,
+        ).then(async (token) => {
+          await rewriteJoinToken(opts.joinTokenPath, token);
+          return "node removed; the cluster certificate and the reusable join token were rotated";
+        }),
+      );
     },
     async listAudit() {
       return {
@@ -306,27 +306,32 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
       return {};
     },
     async rotateReusableToken() {
-      const t = generateJoinToken(activeCaHash());
-      const id = randomBytes(8).toString("hex");
-      accepted(
-        await node.propose(
-          {
-            kind: "rotateReusableToken",
-            newTokenId: id,
-            newSecretHash: Buffer.from(t.secretHash, "hex"),
-          },
-          LOCAL_ACTOR,
-        ),
-      );
-      if (existsSync(opts.joinTokenPath))
-        await writeFileAtomic(opts.joinTokenPath, `${t.token}\n`, { mode: 0o600 });
-      return { id, token: t.token };
+      const t = await rotateReusableToken(node);
+      await rewriteJoinToken(opts.joinTokenPath, t);
+      const id =
+        node.fsm.tokens(Date.now()).find((x) => x.kind === "reusable" && !x.revoked)?.id ?? "";
+      return { id, token: t };
     },
   };
 
   const cert: Partial<ServiceImpl<typeof CertService>> = {
     async showCerts() {
       return { tls: tlsStatus(node, Date.now()) };
+    },
+    rotateCert(req, ctx) {
+      return streamOperation((progress) =>
+        rotateCert(node, { force: req.force, signal: ctx.signal }, progress).then(
+          (fp) => `cluster certificate rotated to ${fp}`,
+        ),
+      );
+    },
+    rotateCA(req, ctx) {
+      return streamOperation((progress) =>
+        rotateCa(node, { force: req.force, signal: ctx.signal }, progress).then(async (token) => {
+          await rewriteJoinToken(opts.joinTokenPath, token);
+          return "CA rotated; tokens created before this rotation no longer work: create new ones with `gastrolog token create`";
+        }),
+      );
     },
   };
 
@@ -336,6 +341,38 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     router.service(TokenService, token);
     router.service(CertService, cert);
   };
+}
+
+/** Rewrites <home>/join-token when this node holds one (the bootstrap node). */
+async function rewriteJoinToken(path: string, token: string): Promise<void> {
+  if (existsSync(path)) await writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
+}
+
+/**
+ * Runs a long operation and streams its progress reports, then one final message with
+ * `done` set. A failure ends the stream with the operation's error.
+ */
+async function* streamOperation(
+  run: (progress: Progress) => Promise<string>,
+): AsyncGenerator<MessageInitShape<typeof OperationProgressSchema>> {
+  const queue = new AsyncQueue<MessageInitShape<typeof OperationProgressSchema>>();
+  let failure: unknown;
+  let newToken = "";
+  run((p) => {
+    if (p.newToken) newToken = p.newToken;
+    queue.push({ phase: p.phase, message: p.message, pending: p.pending ?? [] });
+  }).then(
+    (message) => {
+      queue.push({ phase: "done", message, done: true, newToken });
+      queue.end();
+    },
+    (err) => {
+      failure = err;
+      queue.end();
+    },
+  );
+  yield* queue;
+  if (failure) throw toConnectError(failure);
 }
 
 /** The admin API's local server on <home>/api.sock. */

@@ -1,5 +1,13 @@
+import { checkServerIdentity } from "node:tls";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type HandlerContext } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  type HandlerContext,
+  type Transport,
+} from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type CommandInput,
   type ConfigFsm,
@@ -23,7 +31,9 @@ import { NodeService } from "../gen/gastrolog/v1/node_pb.js";
 import { RaftService } from "../gen/gastrolog/v1/raft_pb.js";
 import type { Logger } from "../log.js";
 import { clusterServerName } from "../pki/certificate.js";
+import { fingerprint } from "../pki/fingerprint.js";
 import { hashJoinSecret, JOIN_SECRET_BYTES } from "../pki/join-token.js";
+import { certificatesFromPem } from "../pki/pem.js";
 import { createRaftNode, type RaftFsm, type RaftNode, type RaftNodeStats } from "../raft/node.js";
 import { RaftNodeError } from "../raft/node-errors.js";
 import { createRaftStorage } from "../raft/storage/index.js";
@@ -92,12 +102,16 @@ export class ClusterNode {
   private readonly opts: ClusterNodeOptions;
   private readonly limiter: FailureLimiter;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
   private readonly promoting = new Set<string>();
   private removedNotice = "";
   private stopped = false;
   private tlsKey = "";
   private tlsWrite: Promise<void> = Promise.resolve();
+  private acking = false;
+  private syncing = false;
+  private readonly refusals = new Map<string, number>();
 
   private constructor(opts: ClusterNodeOptions, port: ClusterPortServer) {
     this.opts = opts;
@@ -144,6 +158,24 @@ export class ClusterNode {
         const r = await this.applyLocal(req.command);
         return { index: BigInt(r.index), result: new TextEncoder().encode(JSON.stringify(r)) };
       },
+      syncTls: () => {
+        const refusal = this.syncTlsRefusal();
+        if (refusal) throw new ConnectError(refusal, Code.PermissionDenied);
+        const m = this.port.tls().material();
+        return {
+          trustedCaPems: [...m.trustedCaPems],
+          certPem: m.certPem,
+          keyPem: m.keyPem,
+          acceptedFingerprints: [...m.accepted],
+        };
+      },
+      admin: async (req) => {
+        const raft = this.raft();
+        if (raft.stats().role !== "leader") {
+          throw new ConnectError("not the leader", Code.FailedPrecondition);
+        }
+        return { leaderId: await this.runLeaderOp(req.op, req.nodeId, Number(req.timeoutMs)) };
+      },
       readIndex: async () => {
         const raft = this.raft();
         try {
@@ -189,18 +221,28 @@ export class ClusterNode {
       snapshotThreshold: opts.timing.snapshotThreshold,
     });
     this.fsm.subscribe((ev) => {
-      if (ev.type === "tls" || ev.type === "restored" || ev.type === "cluster")
+      if (ev.type === "tls" || ev.type === "restored" || ev.type === "cluster") {
         this.onTlsMaybeChanged();
+      }
+      // An ack may have been the last one: let the leader finish the rotation right away.
+      if (ev.type === "tls" || ev.type === "nodes") this.kickReconcile();
     });
     this.raftNode.events.on("removed", () =>
       this.markRemoved("this node was removed from the cluster"),
     );
     this.raftNode.events.on("leader", () => this.kickReconcile());
     this.raftNode.events.on("membership", () => this.kickReconcile());
-    this.reconcileTimer = setInterval(() => this.kickReconcile(), 500);
+    this.reconcileTimer = setInterval(() => {
+      this.kickReconcile();
+      this.ackRotationIfNeeded();
+      void this.syncTlsIfStalled();
+    }, 500);
     this.reconcileTimer.unref();
     // The store may already hold TLS material (restart): adopt it.
     this.onTlsMaybeChanged();
+    this.expiryTimer = setInterval(() => this.warnIfExpiring(), 6 * 3600_000);
+    this.expiryTimer.unref();
+    this.raftNode.events.once("applied", () => this.warnIfExpiring());
   }
 
   /** The running Raft node. */
@@ -487,6 +529,94 @@ export class ClusterNode {
     }
   }
 
+  // ---- membership operations, run on the leader ----
+
+  /**
+   * Runs a membership operation on the leader: here when this node leads, else forwarded
+   * over the cluster port. Removing the leader moves leadership first and then runs the
+   * removal on the new leader. Resolves to the leader id after the operation.
+   */
+  async leaderOp(op: LeaderOp, nodeId: string, timeoutMs = 30_000): Promise<string> {
+    this.ensureMember();
+    for (let attempt = 0; ; attempt++) {
+      const raft = this.raft();
+      const stats = raft.stats();
+      try {
+        if (stats.role === "leader") return await this.runLeaderOp(op, nodeId, timeoutMs);
+        const leaderAddr = stats.leaderId ? stats.conf.addrs[stats.leaderId] : undefined;
+        if (!leaderAddr) throw noQuorum("no leader is known");
+        const client = createClient(NodeService, this.port.peers.transport(leaderAddr));
+        const res = await client.admin(
+          { op, nodeId, timeoutMs: BigInt(timeoutMs) },
+          { timeoutMs: timeoutMs + 5000 },
+        );
+        return res.leaderId;
+      } catch (err) {
+        const e = toConnectError(err);
+        const retry =
+          e.code === Code.FailedPrecondition &&
+          /not the leader|leadership moved/.test(e.rawMessage);
+        if (!retry || attempt >= 5) throw e;
+        await this.waitLeaderChange(stats.leaderId, this.opts.timing.electionTimeoutMs * 3);
+      }
+    }
+  }
+
+  private waitLeaderChange(from: string, timeoutMs: number): Promise<void> {
+    const raft = this.raft();
+    if (raft.stats().leaderId !== from && raft.stats().leaderId !== "") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        raft.events.off("leader", done);
+        resolve();
+      };
+      const t = setTimeout(done, timeoutMs);
+      raft.events.on("leader", done);
+    });
+  }
+
+  /** The leader's side of {@link leaderOp}. */
+  private async runLeaderOp(op: string, nodeId: string, timeoutMs: number): Promise<string> {
+    const raft = this.raft();
+    const opts = { timeoutMs: timeoutMs > 0 ? timeoutMs : 30_000 };
+    try {
+      switch (op) {
+        case "promote":
+          await raft.promote(nodeId, opts);
+          await this.recordSuffrage(nodeId, "voter");
+          break;
+        case "demote": {
+          const conf = raft.stats().conf;
+          if (conf.voters.length === 1 && conf.voters[0] === nodeId) {
+            throw new ConnectError("cannot demote the last voter", Code.FailedPrecondition);
+          }
+          await raft.demote(nodeId, opts);
+          await this.recordSuffrage(nodeId, "nonvoter");
+          break;
+        }
+        case "remove-raft":
+          if (nodeId === this.id) {
+            const to = await raft.transferLeadership(undefined, opts);
+            this.log.info({ to }, "moved leadership away before removing this node");
+            throw new ConnectError(
+              "leadership moved; retry on the new leader",
+              Code.FailedPrecondition,
+            );
+          }
+          if (raft.stats().conf.addrs[nodeId] !== undefined) await raft.removeServer(nodeId, opts);
+          break;
+        case "transfer":
+          return await raft.transferLeadership(nodeId || undefined, opts);
+        default:
+          throw new ConnectError(`unknown operation ${op}`, Code.InvalidArgument);
+      }
+    } catch (err) {
+      throw toConnectError(err);
+    }
+    return raft.stats().leaderId;
+  }
+
   // ---- leader duties ----
 
   private kickReconcile(): void {
@@ -507,7 +637,24 @@ export class ClusterNode {
    */
   private async reconcile(): Promise<void> {
     const raft = this.raft();
+    const rotation = this.fsm.tls()?.rotation;
+    if (rotation && rotation.pending.length === 0) {
+      // Every member presents the new certificate: stop accepting the old one.
+      const r = await this.propose(
+        { kind: "finishRotation", fingerprint: rotation.newFingerprint },
+        ACTOR_SYSTEM,
+      );
+      if (r.ok)
+        this.log.info({ fingerprint: rotation.newFingerprint }, "certificate rotation finished");
+    }
     const conf = raft.stats().conf;
+    const recorded = new Set(this.fsm.nodes().map((n) => n.id));
+    for (const id of [...conf.voters, ...conf.learners]) {
+      // A member the store no longer records was removed; finish taking it out of Raft.
+      if (id !== this.id && this.fsm.initialized() && !recorded.has(id)) {
+        await raft.removeServer(id, { timeoutMs: FORWARD_TIMEOUT_MS });
+      }
+    }
     for (const n of this.fsm.nodes()) {
       const inRaft = conf.voters.includes(n.id) || conf.learners.includes(n.id);
       if (!inRaft) {
@@ -549,13 +696,12 @@ export class ClusterNode {
     const material = this.fsm.secrets.tlsMaterial();
     const cluster = this.fsm.cluster();
     if (!material || !cluster) return;
-    const key = [
+    const key = tlsMaterialKey(
       material.current.fingerprint,
-      ...material.trustedCaCertsPem.map((p) => p.length),
-      ...material.acceptedFingerprints,
-    ].join("|");
+      material.trustedCaCertsPem,
+      material.acceptedFingerprints,
+    );
     if (key === this.tlsKey) return;
-    this.tlsKey = key;
     let next: ClusterTlsState;
     try {
       next = ClusterTlsState.fromPem({
@@ -572,12 +718,154 @@ export class ClusterNode {
       );
       return;
     }
+    this.adoptTls(next, key);
+    this.ackRotationIfNeeded();
+  }
+
+  /** Installs a TLS state on the cluster port (hot reload) and rewrites the files. */
+  private adoptTls(next: ClusterTlsState, key: string): void {
+    this.tlsKey = key;
     const swap = this.port.swapTls(next);
-    if (swap.closedSessions > 0)
+    if (swap.closedSessions > 0) {
       this.log.info({ closed: swap.closedSessions }, "closed sessions no longer accepted");
+    }
     this.tlsWrite = this.tlsWrite
       .then(() => writeTlsFiles(this.opts.paths.home, next))
       .catch((err) => this.log.error({ err: (err as Error).message }, "writing TLS files failed"));
+  }
+
+  /**
+   * Tells the leader that this node presents the new certificate of the rotation in
+   * flight (AckRotation). Idempotent; retried by the periodic pass until recorded.
+   */
+  private ackRotationIfNeeded(): void {
+    const rotation = this.fsm.tls()?.rotation;
+    if (!rotation || this.acking || this.removedNotice) return;
+    if (rotation.ackedBy.includes(this.id) || !rotation.pending.includes(this.id)) return;
+    if (this.port.tls().fingerprint !== rotation.newFingerprint) return;
+    this.acking = true;
+    void this.propose(
+      { kind: "ackRotation", nodeId: this.id, fingerprint: rotation.newFingerprint },
+      `node:${this.id}`,
+    )
+      .then((r) => {
+        if (r.ok)
+          this.log.info(
+            { fingerprint: rotation.newFingerprint },
+            "acknowledged certificate rotation",
+          );
+      })
+      .catch((err) =>
+        this.log.debug(
+          { err: (err as Error).message },
+          "rotation ack not recorded yet; will retry",
+        ),
+      )
+      .finally(() => {
+        this.acking = false;
+      });
+  }
+
+  /**
+   * Catches up TLS material from a peer when this node has not heard from a leader for a
+   * while: a member that was down or cut off during a rotation presents and accepts only
+   * the old certificate, so peers presenting the new one cannot reach it, and it would
+   * never receive the log entries that tell it about the new one.
+   */
+  private async syncTlsIfStalled(): Promise<void> {
+    const raft = this.raftNode;
+    if (!raft || this.removedNotice || this.stopped || this.syncing) return;
+    const stats = raft.stats();
+    if (stats.role === "leader") return;
+    const leaderContact = stats.leaderId ? stats.peers[stats.leaderId]?.lastContactMs : null;
+    const stalled =
+      !stats.leaderId ||
+      leaderContact === null ||
+      leaderContact === undefined ||
+      leaderContact > this.opts.timing.electionTimeoutMs * 2;
+    if (!stalled) return;
+    this.syncing = true;
+    try {
+      for (const [id, addr] of Object.entries(stats.conf.addrs)) {
+        if (id === this.id) continue;
+        const session = catchUpSession(this.port.tls(), addr);
+        try {
+          const client = createClient(NodeService, session.transport);
+          const res = await client.syncTls({}, { timeoutMs: 2000 });
+          const key = tlsMaterialKey(
+            fingerprintOfPem(res.certPem),
+            res.trustedCaPems,
+            res.acceptedFingerprints,
+          );
+          if (key === this.tlsKey) return;
+          const next = ClusterTlsState.fromPem({
+            trustedCaPems: res.trustedCaPems,
+            certPem: res.certPem,
+            keyPem: res.keyPem,
+            accepted: res.acceptedFingerprints,
+            serverName: this.port.tls().serverName,
+          });
+          this.log.info(
+            { from: id, fingerprint: next.fingerprint },
+            "caught up TLS material from a peer",
+          );
+          this.adoptTls(next, key);
+          return;
+        } catch (err) {
+          const e = ConnectError.from(err);
+          if (e.code === Code.PermissionDenied) this.onRefusedByPeer(id, e);
+        } finally {
+          session.close();
+        }
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /**
+   * Why SyncTls must not hand out the TLS material now, if it must not. All members share
+   * one certificate, so the server cannot tell who calls; anyone holding the old one may.
+   * That is fine for a plain rotation (every holder is a member), but not when a node was
+   * removed since the old certificate came into use: the evicted node holds it too, and
+   * must not learn the new one. Then a member that missed the rotation must re-enroll.
+   * The audit ring is bounded, so when it no longer reaches back to when the old
+   * certificate was installed, the answer is a conservative no.
+   */
+  private syncTlsRefusal(): string | undefined {
+    const tls = this.fsm.tls();
+    if (!tls?.rotation || !tls.previous) return undefined;
+    const since = tls.previous.installedAtUnixMs;
+    const audit = this.fsm.audit();
+    const ringCovers = audit.length > 0 && (audit[0]!.seq === 1 || audit[0]!.atUnixMs <= since);
+    const removal = audit.some((a) => a.kind === "node.removed" && a.atUnixMs >= since);
+    if (removal || !ringCovers) {
+      return "this rotation revokes a removed node, so its certificate is not handed out; a member that missed it must re-enroll with a new token";
+    }
+    return undefined;
+  }
+
+  /** Logs a warning for a cluster certificate or CA with fewer than 30 days left. */
+  private warnIfExpiring(now = Date.now()): void {
+    const tls = this.fsm.tls();
+    if (!tls) return;
+    const days = (ms: number) => Math.floor((ms - now) / 86_400_000);
+    const cert = days(tls.current.notAfterUnixMs);
+    if (cert < 30) {
+      this.log.warn(
+        { daysLeft: cert, fingerprint: tls.current.fingerprint },
+        `the cluster certificate expires in ${cert} days; run \`gastrolog cert rotate\``,
+      );
+    }
+    for (const ca of tls.trustedCas) {
+      const d = days(ca.notAfterUnixMs);
+      if (d < 30) {
+        this.log.warn(
+          { daysLeft: d, fingerprint: ca.fingerprint },
+          `a trusted CA expires in ${d} days; run \`gastrolog ca rotate\``,
+        );
+      }
+    }
   }
 
   /** Waits for pending TLS file writes (tests and shutdown). */
@@ -598,15 +886,26 @@ export class ClusterNode {
     );
   }
 
+  /**
+   * A peer refused us outright. One refusal proves little: mid-rotation a peer that has
+   * not applied the begin yet refuses the new certificate, and a lagging peer may not know
+   * a new member. Only when a majority of the other voters refuse within a short window is
+   * this node out: removed, or left behind by a forced rotation.
+   */
   private onRefusedByPeer(peer: string, err: ConnectError): void {
-    if (this.removedNotice || this.stopped) return;
-    if (err.code === Code.FailedPrecondition && err.rawMessage.includes("not a member")) {
-      this.markRemoved(`this node was removed from the cluster (peer ${peer} says so)`);
-    } else if (err.code === Code.PermissionDenied) {
-      this.markRemoved(
-        `peer ${peer} no longer accepts this node's certificate: the node was removed, or a forced rotation left it behind`,
-      );
-    }
+    if (this.removedNotice || this.stopped || !this.raftNode) return;
+    const removed = err.code === Code.FailedPrecondition && err.rawMessage.includes("not a member");
+    if (!removed && err.code !== Code.PermissionDenied) return;
+    const now = performance.now();
+    this.refusals.set(peer, now);
+    const others = this.raftNode.stats().conf.voters.filter((v) => v !== this.id);
+    const recent = others.filter((v) => now - (this.refusals.get(v) ?? -Infinity) < 10_000).length;
+    if (others.length === 0 || recent < Math.floor(others.length / 2) + 1) return;
+    this.markRemoved(
+      removed
+        ? "this node was removed from the cluster"
+        : "the other members no longer accept this node's certificate: it was removed, or a forced rotation left it behind",
+    );
   }
 
   private markRemoved(why: string): void {
@@ -622,10 +921,59 @@ export class ClusterNode {
     if (this.stopped) return;
     this.stopped = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.raftNode?.shutdown();
     await this.port.close();
     await this.tlsWrite;
   }
+}
+
+/**
+ * A one-off connection for TLS catch-up. It verifies that the server's leaf chains to a
+ * CA this node trusts and carries the cluster name, but not that it is in this node's
+ * accepted set: a node that missed a rotation does not know the new leaf yet, which is
+ * why it is catching up. This is no weaker than the CA itself (whoever holds the CA key
+ * can mint a leaf), and the server's gate still judges this node's own certificate.
+ */
+function catchUpSession(
+  state: ClusterTlsState,
+  addr: string,
+): { transport: Transport; close(): void } {
+  const { checkServerIdentity: _strict, ...options } = state.clientOptions();
+  const manager = new Http2SessionManager(
+    `https://${addr}`,
+    { idleConnectionTimeoutMs: 5000 },
+    {
+      ...options,
+      checkServerIdentity: checkServerIdentity,
+    },
+  );
+  return {
+    transport: createGrpcTransport({ baseUrl: `https://${addr}`, sessionManager: manager }),
+    close: () => manager.abort(),
+  };
+}
+
+/** Membership operations that must run on the leader. */
+export type LeaderOp = "promote" | "demote" | "remove-raft" | "transfer";
+
+/** Identifies a TLS state: what this node presents, what it trusts and what it accepts. */
+function tlsMaterialKey(
+  certFingerprint: string,
+  caPems: readonly string[],
+  accepted: readonly string[],
+): string {
+  return `${certFingerprint}|${caPems
+    .map((p) => fingerprintOfPem(p))
+    .sort()
+    .join(",")}|${[...accepted].sort().join(",")}`;
+}
+
+/** Fingerprints of every certificate in a PEM bundle, comma-joined. */
+function fingerprintOfPem(pem: string): string {
+  return certificatesFromPem(pem)
+    .map((c) => fingerprint(c))
+    .join(",");
 }
 
 /** The one message every token failure gets: it never says which part was wrong. */

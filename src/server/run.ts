@@ -129,26 +129,36 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
   const addrs = await resolveAddrs(o, identity);
   const apiAddr = `${fmtHost(addrs.listenHost === "::" || addrs.listenHost === "0.0.0.0" ? hostOf(addrs.advertise) : addrs.listenHost)}:${addrs.listenPort}`;
 
-  let node: ClusterNode;
-  if (identity) {
-    node = await restartMember(o, log, paths, identity, addrs, apiAddr);
-  } else if (o.bootstrap) {
-    node = await bootstrap(o, log, paths, addrs, apiAddr);
-  } else {
-    node = await join(o, log, paths, addrs, apiAddr);
-  }
-
-  const admin = await serveAdminSocket(
-    paths.apiSock,
-    createAdminRoutes({ node, joinTokenPath: paths.joinToken, logger: log }),
-    log,
-  );
+  // The API port is bound before anything changes state: a port in use must refuse the
+  // start before a bootstrap writes a cluster or a join consumes a token use and records
+  // a member that will never come up.
+  let node: ClusterNode | undefined;
   const health = await serveHealthPort({
     host: addrs.listenHost,
     port: addrs.listenPort,
     httpsDir: paths.httpsDir,
-    ready: () => node.role() === "leader" || node.role() === "follower",
+    ready: () => node?.role() === "leader" || node?.role() === "follower",
   });
+  let admin: Awaited<ReturnType<typeof serveAdminSocket>>;
+  try {
+    if (identity) {
+      node = await restartMember(o, log, paths, identity, addrs, apiAddr);
+    } else if (o.bootstrap) {
+      node = await bootstrap(o, log, paths, addrs, apiAddr);
+    } else {
+      node = await join(o, log, paths, addrs, apiAddr);
+    }
+    admin = await serveAdminSocket(
+      paths.apiSock,
+      createAdminRoutes({ node, joinTokenPath: paths.joinToken, logger: log }),
+      log,
+    );
+  } catch (err) {
+    // A failed start must exit: a node left running keeps the process alive.
+    await node?.stop().catch(() => {});
+    await health.close().catch(() => {});
+    throw err;
+  }
   log.info(
     {
       nodeId: node.id,
@@ -160,11 +170,12 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
     },
     "serving",
   );
+  const started = node;
   return {
     async stop() {
       await admin.close();
       await health.close();
-      await node.stop();
+      await started.stop();
     },
   };
 }
@@ -414,21 +425,26 @@ async function join(
     logger: log,
   });
   progress("catching up");
-  await waitFor(
-    () => node.fsm.initialized(),
-    60_000,
-    "did not receive the cluster state from the leader",
-  );
-  await node.flushTlsFiles();
-  if (!o.nonvoter) {
+  try {
     await waitFor(
-      () => node.stats().conf.voters.includes(nodeId),
+      () => node.fsm.initialized(),
       60_000,
-      "was not promoted to voter",
+      "did not receive the cluster state from the leader",
     );
-    progress("voter");
-  } else {
-    progress("nonvoter");
+    await node.flushTlsFiles();
+    if (!o.nonvoter) {
+      await waitFor(
+        () => node.stats().conf.voters.includes(nodeId),
+        60_000,
+        "was not promoted to voter",
+      );
+      progress("voter");
+    } else {
+      progress("nonvoter");
+    }
+  } catch (err) {
+    await node.stop();
+    throw err;
   }
   return node;
 }
@@ -476,12 +492,15 @@ function routableHost(): string | undefined {
   );
 }
 
-/** Asks the OS for a free port on `host`, for "port 0" before anything binds for real. */
-async function freePort(host: string): Promise<number> {
+/**
+ * Asks the OS for a free port on `host`, for "port 0" before anything binds for real; with
+ * `port`, checks that it can be bound (throws EADDRINUSE otherwise).
+ */
+async function freePort(host: string, wanted = 0): Promise<number> {
   const srv = createNetServer();
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);
-    srv.listen(0, host, () => resolve());
+    srv.listen(wanted, host, () => resolve());
   });
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((resolve) => srv.close(() => resolve()));
@@ -496,6 +515,10 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
   if (bindPort === 0) {
     // A member keeps the port it is known by; a new node takes a free one.
     bindPort = identity ? parseHostPort(identity.clusterAddr).port : await freePort(bindHost);
+  } else {
+    // Fail on a port in use now, before a join consumes a token use and records a member
+    // whose cluster port then cannot open.
+    // await freePort(bindHost, bindPort);
   }
   let advertise: string;
   if (o.advertiseAddr) {

@@ -10,7 +10,98 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gastrolog/v1/node.proto.
  */
 export const file_gastrolog_v1_node: GenFile = /*@__PURE__*/
-  fileDesc("ChdnYXN0cm9sb2cvdjEvbm9kZS5wcm90bxIMZ2FzdHJvbG9nLnYxIh8KDEFwcGx5UmVxdWVzdBIPCgdjb21tYW5kGAEgASgMIi4KDUFwcGx5UmVzcG9uc2USDQoFaW5kZXgYASABKAMSDgoGcmVzdWx0GAIgASgMIhIKEFJlYWRJbmRleFJlcXVlc3QiIgoRUmVhZEluZGV4UmVzcG9uc2USDQoFaW5kZXgYASABKAMynQEKC05vZGVTZXJ2aWNlEkAKBUFwcGx5EhouZ2FzdHJvbG9nLnYxLkFwcGx5UmVxdWVzdBobLmdhc3Ryb2xvZy52MS5BcHBseVJlc3BvbnNlEkwKCVJlYWRJbmRleBIeLmdhc3Ryb2xvZy52MS5SZWFkSW5kZXhSZXF1ZXN0Gh8uZ2FzdHJvbG9nLnYxLlJlYWRJbmRleFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChdnYXN0cm9sb2cvdjEvbm9kZS5wcm90bxIMZ2FzdHJvbG9nLnYxIhAKDlN5bmNUbHNSZXF1ZXN0ImwKD1N5bmNUbHNSZXNwb25zZRIXCg90cnVzdGVkX2NhX3BlbXMYASADKAkSEAoIY2VydF9wZW0YAiABKAkSDwoHa2V5X3BlbRgDIAEoCRIdChVhY2NlcHRlZF9maW5nZXJwcmludHMYBCADKAkiPwoMQWRtaW5SZXF1ZXN0EgoKAm9wGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEgoKdGltZW91dF9tcxgDIAEoAyIiCg1BZG1pblJlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCSIfCgxBcHBseVJlcXVlc3QSDwoHY29tbWFuZBgBIAEoDCIuCg1BcHBseVJlc3BvbnNlEg0KBWluZGV4GAEgASgDEg4KBnJlc3VsdBgCIAEoDCISChBSZWFkSW5kZXhSZXF1ZXN0IiIKEVJlYWRJbmRleFJlc3BvbnNlEg0KBWluZGV4GAEgASgDMqcCCgtOb2RlU2VydmljZRJACgVBcHBseRIaLmdhc3Ryb2xvZy52MS5BcHBseVJlcXVlc3QaGy5nYXN0cm9sb2cudjEuQXBwbHlSZXNwb25zZRJMCglSZWFkSW5kZXgSHi5nYXN0cm9sb2cudjEuUmVhZEluZGV4UmVxdWVzdBofLmdhc3Ryb2xvZy52MS5SZWFkSW5kZXhSZXNwb25zZRJGCgdTeW5jVGxzEhwuZ2FzdHJvbG9nLnYxLlN5bmNUbHNSZXF1ZXN0Gh0uZ2FzdHJvbG9nLnYxLlN5bmNUbHNSZXNwb25zZRJACgVBZG1pbhIaLmdhc3Ryb2xvZy52MS5BZG1pblJlcXVlc3QaGy5nYXN0cm9sb2cudjEuQWRtaW5SZXNwb25zZWIGcHJvdG8z");
+
+/**
+ * @generated from message gastrolog.v1.SyncTlsRequest
+ */
+export type SyncTlsRequest = Message<"gastrolog.v1.SyncTlsRequest"> & {
+};
+
+/**
+ * Describes the message gastrolog.v1.SyncTlsRequest.
+ * Use `create(SyncTlsRequestSchema)` to create a new message.
+ */
+export const SyncTlsRequestSchema: GenMessage<SyncTlsRequest> = /*@__PURE__*/
+  messageDesc(file_gastrolog_v1_node, 0);
+
+/**
+ * @generated from message gastrolog.v1.SyncTlsResponse
+ */
+export type SyncTlsResponse = Message<"gastrolog.v1.SyncTlsResponse"> & {
+  /**
+   * @generated from field: repeated string trusted_ca_pems = 1;
+   */
+  trustedCaPems: string[];
+
+  /**
+   * @generated from field: string cert_pem = 2;
+   */
+  certPem: string;
+
+  /**
+   * @generated from field: string key_pem = 3;
+   */
+  keyPem: string;
+
+  /**
+   * @generated from field: repeated string accepted_fingerprints = 4;
+   */
+  acceptedFingerprints: string[];
+};
+
+/**
+ * Describes the message gastrolog.v1.SyncTlsResponse.
+ * Use `create(SyncTlsResponseSchema)` to create a new message.
+ */
+export const SyncTlsResponseSchema: GenMessage<SyncTlsResponse> = /*@__PURE__*/
+  messageDesc(file_gastrolog_v1_node, 1);
+
+/**
+ * @generated from message gastrolog.v1.AdminRequest
+ */
+export type AdminRequest = Message<"gastrolog.v1.AdminRequest"> & {
+  /**
+   * "promote", "demote", "remove-raft", "transfer".
+   *
+   * @generated from field: string op = 1;
+   */
+  op: string;
+
+  /**
+   * @generated from field: string node_id = 2;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: int64 timeout_ms = 3;
+   */
+  timeoutMs: bigint;
+};
+
+/**
+ * Describes the message gastrolog.v1.AdminRequest.
+ * Use `create(AdminRequestSchema)` to create a new message.
+ */
+export const AdminRequestSchema: GenMessage<AdminRequest> = /*@__PURE__*/
+  messageDesc(file_gastrolog_v1_node, 2);
+
+/**
+ * @generated from message gastrolog.v1.AdminResponse
+ */
+export type AdminResponse = Message<"gastrolog.v1.AdminResponse"> & {
+  /**
+   * @generated from field: string leader_id = 1;
+   */
+  leaderId: string;
+};
+
+/**
+ * Describes the message gastrolog.v1.AdminResponse.
+ * Use `create(AdminResponseSchema)` to create a new message.
+ */
+export const AdminResponseSchema: GenMessage<AdminResponse> = /*@__PURE__*/
+  messageDesc(file_gastrolog_v1_node, 3);
 
 /**
  * @generated from message gastrolog.v1.ApplyRequest
@@ -27,7 +118,7 @@ export type ApplyRequest = Message<"gastrolog.v1.ApplyRequest"> & {
  * Use `create(ApplyRequestSchema)` to create a new message.
  */
 export const ApplyRequestSchema: GenMessage<ApplyRequest> = /*@__PURE__*/
-  messageDesc(file_gastrolog_v1_node, 0);
+  messageDesc(file_gastrolog_v1_node, 4);
 
 /**
  * @generated from message gastrolog.v1.ApplyResponse
@@ -51,7 +142,7 @@ export type ApplyResponse = Message<"gastrolog.v1.ApplyResponse"> & {
  * Use `create(ApplyResponseSchema)` to create a new message.
  */
 export const ApplyResponseSchema: GenMessage<ApplyResponse> = /*@__PURE__*/
-  messageDesc(file_gastrolog_v1_node, 1);
+  messageDesc(file_gastrolog_v1_node, 5);
 
 /**
  * @generated from message gastrolog.v1.ReadIndexRequest
@@ -64,7 +155,7 @@ export type ReadIndexRequest = Message<"gastrolog.v1.ReadIndexRequest"> & {
  * Use `create(ReadIndexRequestSchema)` to create a new message.
  */
 export const ReadIndexRequestSchema: GenMessage<ReadIndexRequest> = /*@__PURE__*/
-  messageDesc(file_gastrolog_v1_node, 2);
+  messageDesc(file_gastrolog_v1_node, 6);
 
 /**
  * @generated from message gastrolog.v1.ReadIndexResponse
@@ -81,7 +172,7 @@ export type ReadIndexResponse = Message<"gastrolog.v1.ReadIndexResponse"> & {
  * Use `create(ReadIndexResponseSchema)` to create a new message.
  */
 export const ReadIndexResponseSchema: GenMessage<ReadIndexResponse> = /*@__PURE__*/
-  messageDesc(file_gastrolog_v1_node, 3);
+  messageDesc(file_gastrolog_v1_node, 7);
 
 /**
  * NodeService carries inter-node calls other than Raft and enrollment, on the mTLS
@@ -111,6 +202,30 @@ export const NodeService: GenService<{
     methodKind: "unary";
     input: typeof ReadIndexRequestSchema;
     output: typeof ReadIndexResponseSchema;
+  },
+  /**
+   * SyncTls returns the TLS material in force on the answering node. A member that was
+   * down during a rotation still presents and accepts only the old certificate, so peers
+   * presenting the new one cannot reach it; it calls this (authenticated with the old
+   * certificate, which stays accepted until the rotation finishes) to catch up.
+   *
+   * @generated from rpc gastrolog.v1.NodeService.SyncTls
+   */
+  syncTls: {
+    methodKind: "unary";
+    input: typeof SyncTlsRequestSchema;
+    output: typeof SyncTlsResponseSchema;
+  },
+  /**
+   * Admin runs a membership operation (promote, demote, remove, transfer) on the leader
+   * on behalf of the member whose admin API received it.
+   *
+   * @generated from rpc gastrolog.v1.NodeService.Admin
+   */
+  admin: {
+    methodKind: "unary";
+    input: typeof AdminRequestSchema;
+    output: typeof AdminResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_gastrolog_v1_node, 0);
