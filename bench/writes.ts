@@ -23,7 +23,7 @@ import { createCleanup } from "./lib/cleanup.js";
 import { checkEtcdInstalled, type EtcdCluster, startEtcdCluster } from "./lib/etcd-cluster.js";
 import { type GastrologCluster, startGastrologCluster } from "./lib/gastrolog-cluster.js";
 import { type LoadResult, type LoadSample, runClosedLoop, summarise } from "./lib/load.js";
-import { rssMb } from "./lib/rss.js";
+import { type Rss, rss } from "./lib/rss.js";
 import { createEtcdWriter, createGastrologWriter, type Writer } from "./lib/writers.js";
 
 const VALUE_BYTES = 256;
@@ -89,11 +89,11 @@ async function main(): Promise<void> {
       etcd = await startEtcdCluster({ dir: join(dir, "etcd"), cleanup });
     log(`clusters up in ${fmt((performance.now() - t0) / 1000)} s (etcd ${etcdVersion})`);
 
-    const rss = () => ({
-      gastrolog: gl?.nodes.map((n) => rssMb(n.pid)) ?? [],
-      etcd: etcd?.members.map((m) => rssMb(m.pid)) ?? [],
+    const rssAll = () => ({
+      gastrolog: gl?.nodes.map((n) => rss(n.pid)) ?? [],
+      etcd: etcd?.members.map((m) => rss(m.pid)) ?? [],
     });
-    const idleBefore = rss();
+    const rssBefore = rssAll();
 
     const writerOf: Partial<Record<"etcd" | "gastrolog", Writer>> = {};
     if (gl) {
@@ -151,7 +151,15 @@ async function main(): Promise<void> {
 
     // Idle again: the writes are acknowledged; give followers a moment to apply the tail.
     await new Promise((r) => setTimeout(r, 2000));
-    const idleAfter = rss();
+    const rssAfter = rssAll();
+    const totals = (r: { gastrolog: Rss[]; etcd: Rss[] }) => ({
+      gastrolog: r.gastrolog.map((x) => x.total),
+      etcd: r.etcd.map((x) => x.total),
+    });
+    const idleBefore = totals(rssBefore);
+    const idleAfter = totals(rssAfter);
+    const parts = (xs: Rss[]) =>
+      xs.map((x) => `${fmt(x.total)} (anon ${fmt(x.anon)} + file ${fmt(x.file)})`).join(" / ");
 
     const results: Record<string, Record<string, LoadResult>> = { etcd: {}, gastrolog: {} };
     for (const s of SYSTEMS) {
@@ -201,10 +209,10 @@ async function main(): Promise<void> {
     const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : Number.NaN);
     log("");
     log(
-      `idle RSS MB before writes: gastrolog ${idleBefore.gastrolog.map((x) => fmt(x)).join(" / ")}; etcd ${idleBefore.etcd.map((x) => fmt(x)).join(" / ")}`,
+      `idle RSS MB before writes: gastrolog ${parts(rssBefore.gastrolog)}; etcd ${parts(rssBefore.etcd)}`,
     );
     log(
-      `idle RSS MB after writes:  gastrolog ${idleAfter.gastrolog.map((x) => fmt(x)).join(" / ")}; etcd ${idleAfter.etcd.map((x) => fmt(x)).join(" / ")}`,
+      `idle RSS MB after writes:  gastrolog ${parts(rssAfter.gastrolog)}; etcd ${parts(rssAfter.etcd)}`,
     );
 
     const ratios: Record<string, number | null> = {};
@@ -262,6 +270,8 @@ async function main(): Promise<void> {
         etcdPerMember: idleAfter.etcd.map(round3),
         gastrologBeforeWrites: idleBefore.gastrolog.map(round3),
         etcdBeforeWrites: idleBefore.etcd.map(round3),
+        gastrologAnonPerNode: rssAfter.gastrolog.map((x) => round3(x.anon)),
+        etcdAnonPerMember: rssAfter.etcd.map((x) => round3(x.anon)),
       },
     };
     log(JSON.stringify(json));
