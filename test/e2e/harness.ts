@@ -7,12 +7,18 @@
  * a deadline; never bare sleeps.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { type AdminClient, createAdminClient } from "../../src/cli/admin-client.js";
+import { HealthService } from "../../src/gen/gastrolog/v1/health_pb.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 /** The CLI entry point, as operators run it. */
@@ -480,4 +486,151 @@ export async function upWithEnv(
   const token = (await readFile(join(first.home, "join-token"), "utf8")).trim();
   for (let i = 2; i <= n; i++) await c.join(`n${i}`, s.clusterAddr, token, { env });
   return { token, clusterAddr: s.clusterAddr };
+}
+
+// ---- TLS probes and a write loop (issue 6 tests: tokens, rotation, eviction) ----
+
+/** A node's TLS material as `<home>/tls/` holds it (PEM text). */
+export interface TlsFiles {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/** Reads `<home>/tls/{ca.pem,cluster.pem,cluster.key}`: what the node presents right now. */
+export async function readTlsDir(home: string): Promise<TlsFiles> {
+  const [caPem, certPem, keyPem] = await Promise.all(
+    ["ca.pem", "cluster.pem", "cluster.key"].map((f) => readFile(join(home, "tls", f), "utf8")),
+  );
+  return { caPem: caPem!, certPem: certPem!, keyPem: keyPem! };
+}
+
+/** Lowercase hex SHA-256 of a DER certificate: the fingerprint `cert show` prints. */
+export function derFingerprint(der: Uint8Array): string {
+  return createHash("sha256").update(der).digest("hex");
+}
+
+/**
+ * Opens TLS to a cluster address (presenting `client` if given, trusting anything: the
+ * probe judges the server, not the other way round) and returns the leaf it serves (DER).
+ */
+export async function servedLeaf(addr: string, client?: TlsFiles): Promise<Buffer> {
+  const [host, port] = splitAddr(addr);
+  const socket = tlsConnect({
+    host,
+    port,
+    ALPNProtocols: ["h2"],
+    rejectUnauthorized: false,
+    ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+  });
+  try {
+    await once(socket, "secureConnect", { signal: AbortSignal.timeout(5000) });
+    return Buffer.from(socket.getPeerCertificate().raw);
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** The outcome of one authenticated call: served, or the gRPC code (snake_case) it failed with. */
+export type ProbeResult = { ok: true } | { ok: false; code: string; message: string };
+
+/** True for the two codes the cluster-port gate refuses a peer with. */
+export function isRefusal(r: ProbeResult): boolean {
+  return !r.ok && (r.code === "permission_denied" || r.code === "unauthenticated");
+}
+
+/**
+ * `HealthService.Check` on a cluster address over a fresh HTTP/2 session presenting
+ * `client` (the test plays a node holding that material). The session is closed after.
+ */
+export async function probeHealth(
+  addr: string,
+  client: TlsFiles,
+  timeoutMs = 5000,
+): Promise<ProbeResult> {
+  const manager = new Http2SessionManager(
+    `https://${addr}`,
+    { idleConnectionTimeoutMs: 2000 },
+    {
+      cert: client.certPem,
+      key: client.keyPem,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+    },
+  );
+  try {
+    const health = createClient(
+      HealthService,
+      createGrpcTransport({ baseUrl: `https://${addr}`, sessionManager: manager }),
+    );
+    await health.check({}, { timeoutMs });
+    return { ok: true };
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return { ok: false, code: codeToString(e.code), message: e.rawMessage };
+  } finally {
+    manager.abort();
+  }
+}
+
+function splitAddr(addr: string): [string, number] {
+  const i = addr.lastIndexOf(":");
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
+}
+
+/**
+ * Config writes in a loop against one node's admin socket, for "writes keep flowing"
+ * assertions. `stop()` resolves to the counts and the longest stretch (ms) during which
+ * every write failed.
+ */
+export function startWriteLoop(
+  home: string,
+  prefix = "loop/",
+): { stop(): Promise<{ ok: number; failed: number; longestOutageMs: number; errors: string[] }> } {
+  const admin = adminClient(home);
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  let failingSince: number | undefined;
+  let longestOutageMs = 0;
+  const errors: string[] = [];
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      try {
+        await admin.config.put(
+          { key: `${prefix}${i % 50}`, value: new TextEncoder().encode(String(i)) },
+          { timeoutMs: 5000 },
+        );
+        ok++;
+        if (failingSince !== undefined) {
+          longestOutageMs = Math.max(longestOutageMs, performance.now() - failingSince);
+          failingSince = undefined;
+        }
+      } catch (err) {
+        failed++;
+        failingSince ??= performance.now();
+        if (errors.length < 20) errors.push((err as Error).message);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      admin.close();
+      if (failingSince !== undefined) {
+        longestOutageMs = Math.max(longestOutageMs, performance.now() - failingSince);
+      }
+      return { ok, failed, longestOutageMs, errors };
+    },
+  };
+}
+
+/** A Connect code as the snake_case name the gRPC spec uses ("permission_denied"). */
+export function codeToString(code: Code): string {
+  return (Code[code] ?? String(code)).replace(
+    /[A-Z]/g,
+    (m, i: number) => (i > 0 ? "_" : "") + m.toLowerCase(),
+  );
 }
