@@ -126,6 +126,7 @@ export interface AdminApiOptions {
 /** Registers the admin services (see admin.proto) on a Connect router. */
 export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter) => void {
   const { node } = opts;
+  const keepsJoinToken = existsSync(opts.joinTokenPath);
 
   const cluster: Partial<ServiceImpl<typeof ClusterService>> = {
     async getStatus() {
@@ -172,7 +173,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
           { force: req.force, rotateCa: req.rotateCa, signal: ctx.signal },
           progress,
         ).then(async (token) => {
-          await rewriteJoinToken(opts.joinTokenPath, token);
+          await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, token);
           return "node removed; the cluster certificate and the reusable join token were rotated";
         }),
       );
@@ -307,7 +308,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     },
     async rotateReusableToken() {
       const t = await rotateReusableToken(node);
-      await rewriteJoinToken(opts.joinTokenPath, t);
+      await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, t);
       const id =
         node.fsm.tokens(Date.now()).find((x) => x.kind === "reusable" && !x.revoked)?.id ?? "";
       return { id, token: t };
@@ -328,7 +329,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     rotateCA(req, ctx) {
       return streamOperation((progress) =>
         rotateCa(node, { force: req.force, signal: ctx.signal }, progress).then(async (token) => {
-          await rewriteJoinToken(opts.joinTokenPath, token);
+          await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, token);
           return "CA rotated; tokens created before this rotation no longer work: create new ones with `gastrolog token create`";
         }),
       );
@@ -343,9 +344,12 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
   };
 }
 
-/** Rewrites <home>/join-token when this node holds one (the bootstrap node). */
-async function rewriteJoinToken(path: string, token: string): Promise<void> {
-  if (existsSync(path)) await writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
+/**
+ * Rewrites <home>/join-token on the node that keeps one (the bootstrap node; `keeps` is
+ * decided at start, since the node drops the file the moment the old token stops working).
+ */
+async function rewriteJoinToken(path: string, keeps: boolean, token: string): Promise<void> {
+  if (keeps) await writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFile, rm } from "node:fs/promises";
 import { checkServerIdentity } from "node:tls";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
@@ -32,7 +33,7 @@ import { RaftService } from "../gen/gastrolog/v1/raft_pb.js";
 import type { Logger } from "../log.js";
 import { clusterServerName } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
-import { hashJoinSecret, JOIN_SECRET_BYTES } from "../pki/join-token.js";
+import { hashJoinSecret, JOIN_SECRET_BYTES, parseJoinToken } from "../pki/join-token.js";
 import { certificatesFromPem } from "../pki/pem.js";
 import { createRaftNode, type RaftFsm, type RaftNode, type RaftNodeStats } from "../raft/node.js";
 import { RaftNodeError } from "../raft/node-errors.js";
@@ -226,6 +227,7 @@ export class ClusterNode {
       }
       // An ack may have been the last one: let the leader finish the rotation right away.
       if (ev.type === "tls" || ev.type === "nodes") this.kickReconcile();
+      if (ev.type === "tokens") void this.dropStaleJoinTokenFile();
     });
     this.raftNode.events.on("removed", () =>
       this.markRemoved("this node was removed from the cluster"),
@@ -843,6 +845,33 @@ export class ClusterNode {
       return "this rotation revokes a removed node, so its certificate is not handed out; a member that missed it must re-enroll with a new token";
     }
     return undefined;
+  }
+
+  /**
+   * Removes <home>/join-token once the token in it no longer verifies (it was rotated or
+   * revoked, perhaps from another node): a file that looks like a working secret but is
+   * not would only mislead. The node whose admin API rotated it writes the new one.
+   */
+  private async dropStaleJoinTokenFile(): Promise<void> {
+    const path = this.opts.paths.joinToken;
+    let text: string;
+    try {
+      text = (await readFile(path, "utf8")).trim();
+    } catch {
+      return;
+    }
+    let hash: Buffer;
+    try {
+      hash = Buffer.from(hashJoinSecret(parseJoinToken(text).secret), "hex");
+    } catch {
+      return;
+    }
+    if (this.fsm.verifyToken(hash, Date.now()).ok) return;
+    await rm(path, { force: true });
+    this.log.warn(
+      { path },
+      "the reusable join token was rotated or revoked; removed the stale join-token file",
+    );
   }
 
   /** Logs a warning for a cluster certificate or CA with fewer than 30 days left. */
