@@ -237,7 +237,6 @@ class RaftNodeImpl implements RaftNode {
   private readSeq = 0;
   /** Reads whose read point is known, waiting for `applied` to reach it. */
   private readonly readWaiters: { index: number; resolve(i: number): void }[] = [];
-  private readonly appliedWaiters: { index: number; resolve(): void }[] = [];
   private readonly lastContact = new Map<NodeId, number>();
   private membershipChain: Promise<unknown> = Promise.resolve();
 
@@ -433,13 +432,6 @@ class RaftNodeImpl implements RaftNode {
         w.resolve(w.index);
       }
     }
-    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
-      const w = this.appliedWaiters[i]!;
-      if (w.index <= this.applied) {
-        this.appliedWaiters.splice(i, 1);
-        w.resolve();
-      }
-    }
     if (this.applied > 0) this.events.emit("applied", this.applied);
     this.maybeSnapshot();
   }
@@ -624,12 +616,6 @@ class RaftNodeImpl implements RaftNode {
   private failAll(err: RaftNodeError): void {
     this.failPending(err);
     this.readWaiters.splice(0);
-    this.appliedWaiters.splice(0);
-  }
-
-  private waitApplied(index: number): Promise<void> {
-    if (this.applied >= index) return Promise.resolve();
-    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
   // ---- public API ----
