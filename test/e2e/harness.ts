@@ -112,7 +112,13 @@ export class ServerProc {
     const seen = this.logs.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (l: LogLine) => (clearTimeout(t), resolve(l)) };
+      const w = {
+        pred,
+        resolve: (l: LogLine) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      };
       this.waiters.push(w);
       const t = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -194,7 +200,10 @@ export function cli(
         ),
       );
     }, opts.timeoutMs ?? 30_000);
-    child.on("error", (e) => (clearTimeout(t), reject(e)));
+    child.on("error", (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
     child.on("exit", (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
