@@ -43,6 +43,9 @@ export interface LoadOptions {
   write: (i: number) => Promise<unknown>;
 }
 
+/** Errors after which a run that fails more often than it succeeds is abandoned. */
+const MAX_ERRORS = 100;
+
 /** Nearest-rank percentile of ascending values (q in 0..1). */
 export function percentile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -74,6 +77,9 @@ export async function runClosedLoop(o: LoadOptions): Promise<LoadSample> {
       } catch (err) {
         errors++;
         firstError ??= (err as Error).message;
+        // A cluster that refuses most writes (stopped, no quorum) ends the run instead of
+        // spinning through the remaining count at the speed of ECONNREFUSED.
+        if (errors >= MAX_ERRORS && errors > ok) next = o.total;
       }
     }
   };
