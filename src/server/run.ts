@@ -518,7 +518,7 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
   } else {
     // Fail on a port in use now, before a join consumes a token use and records a member
     // whose cluster port then cannot open.
-    // await freePort(bindHost, bindPort);
+    await freePort(bindHost, bindPort);
   }
   let advertise: string;
   if (o.advertiseAddr) {
