@@ -6,8 +6,6 @@ export type RaftNodeErrorCode =
   | "NotLeader"
   /** Leadership was lost before the operation was known to commit; it may or may not have. */
   | "LeadershipLost"
-  /** The leader cannot reach a quorum of voters: writes fail fast instead of hanging. */
-  | "NoQuorum"
   /** The operation did not finish in time; it may still commit. */
   | "Timeout"
   /** The node is shutting down or has shut down. */

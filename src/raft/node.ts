@@ -170,6 +170,8 @@ export interface RaftNode {
   /** Takes a snapshot now; resolves to its index. */
   snapshot(): Promise<number>;
   stats(): RaftNodeStats;
+  /** Who leads, cheaply (no per-peer figures): for routing each write. */
+  leader(): { id: NodeId; addr: string; self: boolean };
   /** Stops ticking, finishes the current turn, fails pending calls and closes storage. */
   shutdown(): Promise<void>;
 }
@@ -223,13 +225,14 @@ class RaftNodeImpl implements RaftNode {
   private turnDone: (() => void)[] = [];
 
   private role: Role = "follower";
-  private leader: NodeId = "";
+  private leaderId: NodeId = "";
   private term = 0;
   private applied = 0;
   private snapshotIndex = 0;
   private confIndex = 0;
   private conf: ConfState = { voters: [], learners: [], addrs: {} };
   private state: "running" | "removed" | "shutdown" = "running";
+  private deferredHardState: HardState | undefined;
   private fatal: unknown;
 
   private readonly pending = new Map<number, PendingApply>();
@@ -359,12 +362,19 @@ class RaftNodeImpl implements RaftNode {
       // A snapshot from the leader: keep the file first, so that the log can be dropped.
       await this.opts.storage.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
     }
-    if (rd.mustSync || rd.entries.length > 0 || rd.hardState || rd.snapshot) {
+    if (rd.mustSync) {
       await this.opts.storage.save({
-        hardState: rd.hardState,
+        // A commit-only change deferred earlier rides along with this write.
+        hardState: rd.hardState ?? this.deferredHardState,
         entries: rd.entries,
         snapshot: rd.snapshot?.meta,
       });
+      this.deferredHardState = undefined;
+    } else if (rd.hardState) {
+      // Only the commit index moved. It need not be durable (a restarted node learns it
+      // again from the leader), so no fsync is waited for: it is written with the next
+      // write that must be durable, or at shutdown.
+      this.deferredHardState = rd.hardState;
     }
     // Everything a message may depend on is durable now.
     if (rd.messages.length > 0) this.transport.send(rd.messages);
@@ -440,12 +450,21 @@ class RaftNodeImpl implements RaftNode {
     const wasLeader = this.role === "leader";
     this.role = role;
     if (wasLeader && role !== "leader") {
+      // With no successor known, the usual cause is check-quorum: the leader could not
+      // reach a quorum of voters and stepped down. Say so.
+      const why =
+        leader === ""
+          ? "no quorum: this node lost leadership"
+          : `this node lost leadership to ${leader}`;
       this.failPending(
-        new RaftNodeError("LeadershipLost", "this node lost leadership", this.leaderHint()),
+        new RaftNodeError("LeadershipLost", why, {
+          id: leader,
+          addr: this.conf.addrs[leader] ?? "",
+        }),
       );
     }
-    if (leader !== this.leader) {
-      this.leader = leader;
+    if (leader !== this.leaderId) {
+      this.leaderId = leader;
       if (leader !== "") {
         this.log.info({ leader, term: this.term }, "leader changed");
         this.events.emit("leader", leader, this.term);
@@ -500,7 +519,7 @@ class RaftNodeImpl implements RaftNode {
   }
 
   private leaderHint(): { id: NodeId; addr: string } {
-    return { id: this.leader, addr: this.conf.addrs[this.leader] ?? "" };
+    return { id: this.leaderId, addr: this.conf.addrs[this.leaderId] ?? "" };
   }
 
   private ensureRunning(): void {
@@ -509,32 +528,20 @@ class RaftNodeImpl implements RaftNode {
       throw new RaftNodeError("Removed", "this node was removed from the cluster");
   }
 
-  /** Fails fast instead of queuing a write that cannot commit. */
+  /**
+   * Fails fast instead of queuing a write that cannot commit. A leader that cannot reach a
+   * quorum is not refused here on a wall-clock guess (an overloaded event loop makes
+   * healthy peers look silent); check-quorum, which counts in ticks, steps it down within
+   * an election timeout, and its pending writes then fail with "no quorum".
+   */
   private ensureWritableLeader(): void {
     this.ensureRunning();
     if (this.role !== "leader") {
       const hint = this.leaderHint();
       throw new RaftNodeError(
         "NotLeader",
-        hint.id ? `not the leader; the leader is ${hint.id}` : "no leader is known (no quorum?)",
+        hint.id ? `not the leader; the leader is ${hint.id}` : "no quorum: no leader is known",
         hint,
-      );
-    }
-    const voters = this.conf.voters;
-    const quorum = Math.floor(voters.length / 2) + 1;
-    const now = performance.now();
-    let reachable = 0;
-    for (const v of voters) {
-      if (v === this.id) reachable++;
-      else {
-        const t = this.lastContact.get(v);
-        if (t !== undefined && now - t <= this.electionTimeoutMs) reachable++;
-      }
-    }
-    if (reachable < quorum) {
-      throw new RaftNodeError(
-        "NoQuorum",
-        `no quorum: ${reachable} of ${voters.length} voters reachable`,
       );
     }
   }
@@ -810,6 +817,14 @@ class RaftNodeImpl implements RaftNode {
     return new Promise((resolve) => this.turnDone.push(resolve));
   }
 
+  leader(): { id: NodeId; addr: string; self: boolean } {
+    return {
+      id: this.leaderId,
+      addr: this.conf.addrs[this.leaderId] ?? "",
+      self: this.role === "leader",
+    };
+  }
+
   stats(): RaftNodeStats {
     const s = this.core.status();
     const now = performance.now();
@@ -844,6 +859,9 @@ class RaftNodeImpl implements RaftNode {
     if (this.ticker) clearInterval(this.ticker);
     if (wasRunning) await new Promise<void>((resolve) => this.turnDone.push(resolve));
     this.failAll(new RaftNodeError("Shutdown", "raft node is shutting down"));
+    if (this.deferredHardState) {
+      await this.opts.storage.save({ hardState: this.deferredHardState }).catch(() => undefined);
+    }
     await this.transport.close();
     await this.opts.storage.close();
     if (this.fatal) this.log.error("raft node shut down after a fatal error");

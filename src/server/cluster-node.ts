@@ -111,6 +111,7 @@ export class ClusterNode {
   private tlsKey = "";
   private tlsWrite: Promise<void> = Promise.resolve();
   private acking = false;
+  private inbound: ReturnType<typeof createRaftInbound> | undefined;
   private syncing = false;
   private readonly refusals = new Map<string, number>();
 
@@ -148,11 +149,11 @@ export class ClusterNode {
 
   private async init(): Promise<void> {
     const { opts } = this;
-    const inbound = createRaftInbound({
+    const inbound = (this.inbound = createRaftInbound({
       id: this.id,
       logger: this.log,
       admit: (from) => this.admitPeer(from),
-    });
+    }));
     this.port.register(RaftService, inbound.impl);
     this.port.register(NodeService, {
       apply: async (req) => {
@@ -291,12 +292,10 @@ export class ClusterNode {
 
   async proposeBytes(bytes: Uint8Array): Promise<FsmResult> {
     this.ensureMember();
-    const raft = this.raft();
-    const stats = raft.stats();
-    if (stats.role === "leader") return this.applyLocal(bytes);
-    const leaderAddr = stats.leaderId ? stats.conf.addrs[stats.leaderId] : undefined;
-    if (!leaderAddr) throw noQuorum("no leader is known");
-    const client = createClient(NodeService, this.port.peers.transport(leaderAddr));
+    const leader = this.raft().leader();
+    if (leader.self) return this.applyLocal(bytes);
+    if (!leader.addr) throw noQuorum("no leader is known");
+    const client = createClient(NodeService, this.port.peers.transport(leader.addr));
     try {
       const res = await client.apply({ command: bytes }, { timeoutMs: FORWARD_TIMEOUT_MS });
       return JSON.parse(new TextDecoder().decode(res.result)) as FsmResult;
@@ -304,7 +303,7 @@ export class ClusterNode {
       const e = ConnectError.from(err);
       if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) {
         throw noQuorum(
-          `the leader ${stats.leaderId} at ${leaderAddr} did not answer (${e.rawMessage})`,
+          `the leader ${leader.id} at ${leader.addr} did not answer (${e.rawMessage})`,
         );
       }
       throw e;
@@ -952,6 +951,7 @@ export class ClusterNode {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.raftNode?.shutdown();
+    this.inbound?.attach(undefined);
     await this.port.close();
     await this.tlsWrite;
   }
@@ -1019,8 +1019,6 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof RaftNodeError) {
     switch (err.code) {
-      case "NoQuorum":
-        return new ConnectError(err.message, Code.Unavailable);
       case "NotLeader":
         return err.leaderId
           ? new ConnectError(`not the leader; the leader is ${err.leaderId}`, Code.Unavailable)

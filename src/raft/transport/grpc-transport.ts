@@ -43,7 +43,10 @@ const STABLE_STREAM_MS = 2000;
 export interface RaftInbound {
   /** Register this on the cluster port (behind the mTLS gate). */
   readonly impl: ServiceImpl<typeof RaftService>;
-  /** Routes received messages to a node; undefined detaches (calls fail "unavailable"). */
+  /**
+   * Routes received messages to a node. Undefined detaches: open streams end, new calls
+   * fail "unavailable".
+   */
   attach(sink: RaftTransportSink | undefined): void;
 }
 
@@ -68,6 +71,7 @@ export function createRaftInbound(
   const maxEntry = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY;
   const maxSnapshot = opts.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT;
   let sink: RaftTransportSink | undefined;
+  const active = new Set<AbortController>();
 
   const decode = (batch: RaftBatch): Message[] => {
     const out: Message[] = [];
@@ -101,10 +105,26 @@ export function createRaftInbound(
 
   const impl: ServiceImpl<typeof RaftService> = {
     async stream(requests) {
-      for await (const batch of requests) {
-        const target = sink;
-        if (!target) throw new ConnectError("raft is not running on this node", Code.Unavailable);
-        for (const m of decode(batch)) target.receive(m);
+      // A peer's stream never ends on its own; detaching (shutdown) ends it, so that the
+      // cluster port can close without waiting out its drain timeout.
+      const stop = new AbortController();
+      active.add(stop);
+      const stopped = new Promise<IteratorResult<RaftBatch>>((resolve) =>
+        stop.signal.addEventListener("abort", () => resolve({ done: true, value: undefined }), {
+          once: true,
+        }),
+      );
+      const it = requests[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const r = await Promise.race([it.next(), stopped]);
+          if (r.done) break;
+          const target = sink;
+          if (!target) throw new ConnectError("raft is not running on this node", Code.Unavailable);
+          for (const m of decode(r.value)) target.receive(m);
+        }
+      } finally {
+        active.delete(stop);
       }
       return {};
     },
@@ -155,6 +175,7 @@ export function createRaftInbound(
     impl,
     attach(s) {
       sink = s;
+      if (!s) for (const a of active) a.abort();
     },
   };
 }
