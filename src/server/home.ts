@@ -34,6 +34,8 @@ export interface NodeIdentity {
   readonly clusterId: string;
   /** The advertised cluster address this node was recorded with. */
   readonly clusterAddr: string;
+  /** The port the cluster port bound (may differ from the advertised one behind NAT). */
+  readonly clusterBindPort?: number;
 }
 
 /** A problem with the home directory, phrased for an operator. */
@@ -92,7 +94,8 @@ export async function readNodeIdentity(paths: HomePaths): Promise<NodeIdentity |
     typeof o.nodeId !== "string" ||
     typeof o.name !== "string" ||
     typeof o.clusterId !== "string" ||
-    typeof o.clusterAddr !== "string"
+    typeof o.clusterAddr !== "string" ||
+    (o.clusterBindPort !== undefined && !Number.isInteger(o.clusterBindPort))
   ) {
     throw new HomeError(
       `${paths.nodeJson} is not a gastrolog node identity (unknown version or fields)`,

@@ -292,6 +292,7 @@ async function bootstrap(
       name,
       clusterId,
       clusterAddr: addrs.advertise,
+      clusterBindPort: addrs.bindPort,
     });
   } catch (err) {
     await node.stop();
@@ -409,6 +410,7 @@ async function join(
     name,
     clusterId: res.clusterId,
     clusterAddr: addrs.advertise,
+    clusterBindPort: addrs.bindPort,
   });
   const node = await ClusterNode.start({
     paths,
@@ -514,7 +516,9 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
   let bindPort = cluster.port;
   if (bindPort === 0) {
     // A member keeps the port it is known by; a new node takes a free one.
-    bindPort = identity ? parseHostPort(identity.clusterAddr).port : await freePort(bindHost);
+    bindPort = identity
+      ? (identity.clusterBindPort ?? parseHostPort(identity.clusterAddr).port)
+      : await freePort(bindHost);
   } else {
     // Fail on a port in use now, before a join consumes a token use and records a member
     // whose cluster port then cannot open.
