@@ -1,0 +1,116 @@
+/**
+ * bench:join — how fast a node goes from enrollment to serving as a voter.
+ *
+ * Bootstraps one node, then joins 20 nodes one after another through it (real processes on
+ * 127.0.0.1, production Raft timing: no GASTROLOG_* overrides). For each join, from the
+ * joiner's own log lines (pino `time`, ms):
+ *   - enroll → voter: "join: enrolled" → "join: voter";
+ *   - start → voter: process spawn → "join: voter".
+ * Baseline, measured in the same run: one Health.Check round trip over the cluster port
+ * (mTLS, from a joiner's point of view: the cluster's own TLS material). The ratio
+ * enroll→voter / RTT says how many round trips' worth of time a join costs; the goal
+ * (issue 5) is enroll → voter ≤ 100 ms p50.
+ *
+ * Run: npm run build && npm run bench:join
+ */
+import "reflect-metadata";
+import { readFile } from "node:fs/promises";
+import { createClient } from "@connectrpc/connect";
+import { createPeerClients } from "../src/cluster/port/peer-clients.js";
+import { readTlsFiles } from "../src/cluster/tls/tls-files.js";
+import { ClusterTlsState } from "../src/cluster/tls/tls-state.js";
+import { HealthService } from "../src/gen/gastrolog/v1/health_pb.js";
+import { clusterServerName } from "../src/pki/certificate.js";
+import { Cluster } from "../test/e2e/harness.js";
+import { statusOf } from "../test/e2e/server-support.js";
+
+const JOINS = Number(process.env.JOINS ?? 20);
+const GOAL_MS = 100;
+// Production timing: the harness applies FAST_ENV; undo it by passing the defaults.
+const PROD_ENV = {
+  GASTROLOG_HEARTBEAT_MS: "100",
+  GASTROLOG_ELECTION_TIMEOUT_MS: "1000",
+  GASTROLOG_JOIN_RETRY_MS: "30000",
+};
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+}
+
+async function healthRtt(c: Cluster, addr: string, n = 200): Promise<number> {
+  const material = await readTlsFiles(c.homeOf("n1"));
+  if (!material) throw new Error("n1 has no TLS files");
+  const s = await statusOf(c, "n1");
+  const tls = ClusterTlsState.fromPem({ ...material, serverName: clusterServerName(s.clusterId) });
+  const pool = createPeerClients({ tls });
+  try {
+    const client = createClient(HealthService, pool.transport(addr));
+    for (let i = 0; i < 20; i++) await client.check({});
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await client.check({});
+      times.push(performance.now() - t);
+    }
+    return pct(times, 50);
+  } finally {
+    pool.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const c = await Cluster.create("gastrolog-bench-join-");
+  try {
+    const boot = c.start("n1", { bootstrap: true, env: PROD_ENV });
+    const s = await boot.serving(60_000);
+    const token = (await readFile(`${c.homeOf("n1")}/join-token`, "utf8")).trim();
+    const rtt = await healthRtt(c, s.clusterAddr);
+
+    const enrollToVoter: number[] = [];
+    const startToVoter: number[] = [];
+    const rows: string[] = [];
+    for (let i = 2; i <= JOINS + 1; i++) {
+      const name = `n${i}`;
+      const spawnedAt = Date.now();
+      const p = c.start(name, { joinAddr: s.clusterAddr, joinToken: token, env: PROD_ENV });
+      const voter = await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
+      const enrolled = p.logs.find((l) => l.msg === "join: enrolled");
+      if (!enrolled) throw new Error(`${name}: no "join: enrolled" line`);
+      const ev = Number(voter.time) - Number(enrolled.time);
+      const sv = Number(voter.time) - spawnedAt;
+      enrollToVoter.push(ev);
+      startToVoter.push(sv);
+      rows.push(`${name.padEnd(5)} ${String(ev).padStart(8)} ${String(sv).padStart(10)}`);
+      await p.serving();
+    }
+    const e50 = pct(enrollToVoter, 50);
+    const e99 = pct(enrollToVoter, 99);
+    const s50 = pct(startToVoter, 50);
+    console.log(`joins: ${JOINS} (production timing: heartbeat 100 ms, election 1000 ms)`);
+    console.log(`node   enroll→voter ms   start→voter ms`);
+    for (const r of rows) console.log(r);
+    console.log("");
+    console.log(`enroll → voter  p50 ${e50} ms   p99 ${e99} ms   (goal ≤ ${GOAL_MS} ms p50)`);
+    console.log(`start → voter   p50 ${s50} ms`);
+    console.log(`baseline: Health.Check RTT over the cluster port (mTLS) p50 ${rtt.toFixed(3)} ms`);
+    const round = (x: number) => Math.round(x * 100) / 100;
+    console.log(
+      JSON.stringify({
+        bench: "join",
+        joins: JOINS,
+        enrollToVoterMs: { p50: e50, p99: e99 },
+        startToVoterMs: { p50: s50 },
+        baseline: { healthRttMs: round(rtt), goalMs: GOAL_MS },
+        ratio: {
+          enrollToVoterP50OverGoal: round(e50 / GOAL_MS),
+          enrollToVoterP50OverHealthRtt: round(e50 / rtt),
+        },
+      }),
+    );
+  } finally {
+    await c.cleanup();
+  }
+}
+
+await main();
