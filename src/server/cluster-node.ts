@@ -140,6 +140,10 @@ export class ClusterNode {
       role: () => node?.role() ?? "joining",
       host: opts.bindHost,
       port: opts.bindPort,
+      // A session told to go away (its peer's certificate is no longer accepted, or the
+      // node is stopping) gets a short grace for in-flight unary calls, not the library's
+      // 30 s: a revoked peer's long-lived streams must end with the rotation.
+      drainTimeoutMs: 1000,
       logger: opts.logger.child({ component: "cluster-port" }),
     });
     node = new ClusterNode(opts, port);
@@ -514,14 +518,16 @@ export class ClusterNode {
     // the audit trail, so a brute force cannot flood the replicated log.
     if (!first) return;
     try {
-      await this.propose(
+      const r = await this.propose(
         {
           kind: "recordAudit",
           auditKind: "enroll.failed",
-          details: { source, reason, claimedNodeId: nodeId.slice(0, 64) },
+          // Detail keys are snake_case (the FSM refuses others); never the secret.
+          details: { source, reason, claimed_node_id: nodeId.slice(0, 64) },
         },
         ACTOR_SYSTEM,
       );
+      if (!r.ok) throw new Error(r.message);
     } catch (err) {
       this.log.warn(
         { err: (err as Error).message },

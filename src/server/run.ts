@@ -52,9 +52,23 @@ function timing(): RaftTiming {
  */
 export async function runServer(options: ServerOptions): Promise<number> {
   const log = createLogger({ level: options.logLevel, format: options.logFormat });
-  let running: Running | undefined;
+  // Installed before anything starts, so that a signal that arrives while starting (or
+  // right after "serving" is logged) still gets a clean shutdown.
+  const signal = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  let running: Running;
   try {
-    running = await start(options, log);
+    const started = start(options, log);
+    const first = await Promise.race([started, signal]);
+    if (typeof first === "string") {
+      // Nothing is in flight yet; a half-done bootstrap or join says so on the next start.
+      process.stderr.write(`gastrolog: stopped by ${first} while starting\n`);
+      log.flush?.();
+      process.exit(1);
+    }
+    running = first;
   } catch (err) {
     const msg =
       err instanceof StartError || err instanceof HomeError ? err.message : describeStartError(err);
@@ -62,11 +76,8 @@ export async function runServer(options: ServerOptions): Promise<number> {
     log.flush?.();
     return 1;
   }
-  const signal = await new Promise<string>((resolve) => {
-    process.once("SIGINT", () => resolve("SIGINT"));
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-  });
-  log.info({ signal }, "shutting down");
+  await signal;
+  log.info({ signal: await signal }, "shutting down");
   await running.stop();
   log.info("stopped");
   log.flush?.();
