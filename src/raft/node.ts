@@ -749,8 +749,9 @@ class RaftNodeImpl implements RaftNode {
           resolve();
         }
       };
-      // Progress moves on acks as well as applies; a heartbeat-period poll covers both.
-      const poll = setInterval(check, this.heartbeatMs);
+      // Progress moves on acks, which need not produce a Ready; a short poll while a
+      // promotion waits covers them without a hook in the drive loop.
+      const poll = setInterval(check, 10);
       poll.unref();
       this.events.on("applied", check);
     });
