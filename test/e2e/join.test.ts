@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Cluster, eventually, type StatusJson } from "./harness.js";
 
@@ -51,5 +53,18 @@ describe("e2e: bootstrap and join (issue 5, test 1)", () => {
       assert.equal(v.trim(), "hello");
     }
     for (const p of c.procs) assert.ok(p.running, `${p.name} still runs`);
+
+    // Files that hold secrets (keys, the token, the replicated store with the CA key) and
+    // the admin socket are owner-only on every node.
+    for (const n of ["n1", "n2", "n3"]) {
+      const home = c.homeOf(n);
+      const secret = ["tls/cluster.key", "raft/raft.mdb", "node.json", "api.sock"];
+      if (n === "n1") secret.push("join-token");
+      for (const f of secret) {
+        const mode = (await stat(join(home, f))).mode & 0o777;
+        assert.equal(mode, 0o600, `${n}: ${f} has mode ${mode.toString(8)}`);
+      }
+      assert.equal((await stat(home)).mode & 0o077, 0, `${n}: home is not owner-only`);
+    }
   });
 });

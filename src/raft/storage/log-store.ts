@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { fsyncDir } from "../../util/atomic-file.js";
@@ -152,7 +152,15 @@ export async function openLogStore(options: LogStoreOptions): Promise<LogStore> 
   checkLmdbFile(path);
   let root: RootDatabase;
   try {
-    root = open({ path, ...LMDB_OPTIONS });
+    // The log holds the config store, CA and cluster keys included: owner-only, also for
+    // the lock file lmdb creates here (umask covers its creation; chmod covers old stores).
+    const oldMask = process.umask(0o077);
+    try {
+      root = open({ path, ...LMDB_OPTIONS });
+    } finally {
+      process.umask(oldMask);
+    }
+    for (const f of [path, `${path}-lock`]) if (existsSync(f)) chmodSync(f, 0o600);
   } catch (err) {
     throw new RaftStorageError("corrupt", `${path}: lmdb cannot open it: ${msg(err)}`, path, {
       cause: err,
@@ -174,7 +182,13 @@ async function createEmpty(path: string): Promise<void> {
   const tmp = `${path}.creating`;
   rmSync(tmp, { force: true });
   rmSync(`${tmp}-lock`, { force: true });
-  const root = open({ path: tmp, ...LMDB_OPTIONS });
+  const oldMask = process.umask(0o077);
+  let root: RootDatabase;
+  try {
+    root = open({ path: tmp, ...LMDB_OPTIONS });
+  } finally {
+    process.umask(oldMask);
+  }
   const stable = root.openDB<string, string>({ name: "stable", encoding: "string" });
   stable.put(KEY_FORMAT, JSON.stringify({ format: LOG_FORMAT, version: LOG_FORMAT_VERSION }));
   await stable.put(KEY_HARD_STATE, JSON.stringify(EMPTY_HARD_STATE));

@@ -34,7 +34,8 @@ const DEFAULT_MAX_SNAPSHOT = 256 << 20;
 const SNAPSHOT_CHUNK = 256 << 10;
 /** A peer with more unsent batches than this is lagging: drop and let Raft retransmit. */
 const MAX_QUEUED_BATCHES = 1024;
-const BACKOFF_MIN_MS = 50;
+/** First retry comes quickly: a joining node's port is usually up within tens of ms. */
+const BACKOFF_MIN_MS = 20;
 const BACKOFF_MAX_MS = 2000;
 /** A stream that lived this long before failing resets the backoff. */
 const STABLE_STREAM_MS = 2000;
@@ -322,7 +323,7 @@ class PeerLink {
       this.backoffMs =
         lived >= STABLE_STREAM_MS
           ? BACKOFF_MIN_MS
-          : Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, this.backoffMs * 2));
+          : Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, this.backoffMs * 1.6));
       // Full jitter on the upper half keeps peers that failed together from retrying together.
       const wait = this.backoffMs / 2 + randomInt(0, Math.max(1, Math.floor(this.backoffMs / 2)));
       this.state = { t: "backoff", until: performance.now() + wait };
