@@ -105,6 +105,7 @@ export class ClusterNode {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
+  private reconcileAgain = false;
   private readonly promoting = new Set<string>();
   private removedNotice = "";
   private stopped = false;
@@ -627,13 +628,20 @@ export class ClusterNode {
   // ---- leader duties ----
 
   private kickReconcile(): void {
-    if (this.reconciling || this.stopped || !this.raftNode) return;
-    if (this.raftNode.stats().role !== "leader") return;
+    if (this.stopped || !this.raftNode) return;
+    if (this.reconciling) {
+      // A change arrived mid-pass: run once more right after, not at the next timer tick.
+      this.reconcileAgain = true;
+      return;
+    }
+    if (!this.raftNode.leader().self) return;
     this.reconciling = true;
+    this.reconcileAgain = false;
     void this.reconcile()
       .catch((err) => this.log.debug({ err: (err as Error).message }, "reconcile pass failed"))
       .finally(() => {
         this.reconciling = false;
+        if (this.reconcileAgain) this.kickReconcile();
       });
   }
 

@@ -213,18 +213,37 @@ async function restartMember(
     );
   }
   log.info({ nodeId: identity.nodeId, clusterId: identity.clusterId }, "restarting as a member");
+  return startNode({ paths, addrs, apiAddr, tls, log }, identity.nodeId, o.name ?? identity.name);
+}
+
+/** What every way of starting (restart, bootstrap, join) passes to the node alike. */
+interface NodeContext {
+  paths: HomePaths;
+  addrs: Addrs;
+  apiAddr: string;
+  tls: ClusterTlsState;
+  log: Logger;
+}
+
+function startNode(
+  ctx: NodeContext,
+  nodeId: string,
+  nodeName: string,
+  extra: { bootstrap?: boolean; seedPeers?: Record<string, string> } = {},
+): Promise<ClusterNode> {
   return ClusterNode.start({
-    paths,
-    nodeId: identity.nodeId,
-    nodeName: o.name ?? identity.name,
-    bindHost: addrs.bindHost,
-    bindPort: addrs.bindPort,
-    advertiseAddr: addrs.advertise,
-    apiAddr,
-    tls,
-    bootstrap: false,
+    paths: ctx.paths,
+    nodeId,
+    nodeName,
+    bindHost: ctx.addrs.bindHost,
+    bindPort: ctx.addrs.bindPort,
+    advertiseAddr: ctx.addrs.advertise,
+    apiAddr: ctx.apiAddr,
+    tls: ctx.tls,
+    bootstrap: extra.bootstrap ?? false,
+    ...(extra.seedPeers ? { seedPeers: extra.seedPeers } : {}),
     timing: timing(),
-    logger: log,
+    logger: ctx.log,
   });
 }
 
@@ -249,18 +268,8 @@ async function bootstrap(
     certPem: cert.certPem,
     keyPem: cert.keyPem,
   });
-  const node = await ClusterNode.start({
-    paths,
-    nodeId,
-    nodeName: name,
-    bindHost: addrs.bindHost,
-    bindPort: addrs.bindPort,
-    advertiseAddr: addrs.advertise,
-    apiAddr,
-    tls,
+  const node = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
     bootstrap: true,
-    timing: timing(),
-    logger: log,
   });
   try {
     await waitFor(
@@ -423,19 +432,8 @@ async function join(
     clusterAddr: addrs.advertise,
     clusterBindPort: addrs.bindPort,
   });
-  const node = await ClusterNode.start({
-    paths,
-    nodeId,
-    nodeName: name,
-    bindHost: addrs.bindHost,
-    bindPort: addrs.bindPort,
-    advertiseAddr: addrs.advertise,
-    apiAddr,
-    tls,
-    bootstrap: false,
+  const node = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
     seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
-    timing: timing(),
-    logger: log,
   });
   progress("catching up");
   try {
