@@ -114,9 +114,20 @@ async function runSize(n: number): Promise<SizeResult> {
         const old = await readTlsDir(c.homeOf(leader));
         const t0 = performance.now();
         let newFp = "";
-        for await (const p of admin.cert.rotateCert({ force: false })) {
-          const m = /new certificate ([0-9a-f]{64})/.exec(p.message);
-          if (m) newFp = m[1]!;
+        // A rotation that never finishes is a finding, not a reason to hang the bench.
+        try {
+          for await (const p of admin.cert.rotateCert(
+            { force: false },
+            { signal: AbortSignal.timeout(30_000) },
+          )) {
+            const m = /new certificate ([0-9a-f]{64})/.exec(p.message);
+            if (m) newFp = m[1]!;
+          }
+        } catch (err) {
+          const s = await admin.cluster.getStatus({});
+          throw new Error(
+            `${n} nodes, round ${r + 1}: the rotation did not finish within 30 s (${(err as Error).message}); pending: ${s.tls?.rotation?.pending.join(", ") ?? "none"}`,
+          );
         }
         const tStream = performance.now();
         const tEnd = await until(async () => {
