@@ -144,7 +144,8 @@ async function runSize(n: number): Promise<SizeResult> {
         stream.push(tStream - t0);
       }
 
-      const victim = names[names.length - 1]!;
+      // A follower: removing the leader would add a leadership transfer to the measurement.
+      const victim = [...names].reverse().find((x) => x !== leader)!;
       const victimTls = await readTlsDir(c.homeOf(victim));
       const remaining = names.filter((x) => x !== victim);
       const t0 = performance.now();
