@@ -187,7 +187,7 @@ export function registerClusterCommands(program: Command, io: CliIo): void {
     ),
     [
       "gastrolog cluster audit",
-      "gastrolog cluster audit -o json | jq '.events[] | select(.kind == \"enroll-failed\")'",
+      "gastrolog cluster audit -o json | jq '.events[] | select(.kind == \"enroll.failed\")'",
     ],
   ).action(async (opts: AdminOptions) => {
     await withAdmin(io, opts, async (admin) => {

@@ -17,6 +17,7 @@ import {
 } from "../gen/gastrolog/v1/admin_pb.js";
 import type { Logger } from "../log.js";
 import { generateJoinToken } from "../pki/join-token.js";
+import { certificatesFromPem } from "../pki/pem.js";
 import { AsyncQueue } from "../raft/transport/async-queue.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { type ClusterNode, fsmCode, toConnectError } from "./cluster-node.js";
@@ -72,8 +73,7 @@ export function tlsStatus(
     serverName: node.port.tls().serverName,
     cas: tls.trustedCas.map((c) => ({
       fingerprint: c.fingerprint,
-      subject:
-        node.port.tls().trustedCas.find((x) => x.subject && c.certPem.length > 0)?.subject ?? "",
+      subject: certificatesFromPem(c.certPem)[0]?.subject ?? "",
       notAfterUnixMs: BigInt(c.notAfterUnixMs),
       daysLeft: daysLeft(c.notAfterUnixMs, now),
       state: c.active ? "active" : "trusted",

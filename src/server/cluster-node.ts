@@ -154,11 +154,12 @@ export class ClusterNode {
 
   private async init(): Promise<void> {
     const { opts } = this;
-    const inbound = (this.inbound = createRaftInbound({
+    const inbound = createRaftInbound({
       id: this.id,
       logger: this.log,
       admit: (from) => this.admitPeer(from),
-    }));
+    });
+    this.inbound = inbound;
     this.port.register(RaftService, inbound.impl);
     this.port.register(NodeService, {
       apply: async (req) => {
@@ -211,6 +212,7 @@ export class ClusterNode {
       dial,
       logger: this.log,
       onRefused: (peer, err) => this.onRefusedByPeer(peer, err),
+      onBehind: () => void this.syncTlsIfStalled(true),
     });
     this.raftNode = await createRaftNode({
       id: this.id,
@@ -711,11 +713,12 @@ export class ClusterNode {
     const material = this.fsm.secrets.tlsMaterial();
     const cluster = this.fsm.cluster();
     if (!material || !cluster) return;
-    const key = tlsMaterialKey(
+    const previous = material.previous;
+    const key = `${tlsMaterialKey(
       material.current.fingerprint,
       material.trustedCaCertsPem,
       material.acceptedFingerprints,
-    );
+    )}|${previous?.fingerprint ?? ""}`;
     if (key === this.tlsKey) return;
     let next: ClusterTlsState;
     try {
@@ -726,6 +729,10 @@ export class ClusterNode {
         accepted: [...material.acceptedFingerprints],
         serverName: clusterServerName(cluster.id),
       });
+      // While the rotation is in flight, dial out with the previous certificate: every
+      // member accepts it until the finish, also one that has not applied the begin yet
+      // and would refuse the new one (and so never learn of it).
+      if (previous) next = next.withClientIdentity(previous.certPem, previous.keyPem.reveal());
     } catch (err) {
       this.log.error(
         { err: (err as Error).message },
@@ -787,13 +794,17 @@ export class ClusterNode {
    * the old certificate, so peers presenting the new one cannot reach it, and it would
    * never receive the log entries that tell it about the new one.
    */
-  private async syncTlsIfStalled(): Promise<void> {
+  private async syncTlsIfStalled(behind = false): Promise<void> {
     const raft = this.raftNode;
     if (!raft || this.removedNotice || this.stopped || this.syncing) return;
     const stats = raft.stats();
-    if (stats.role === "leader") return;
+    if (stats.role === "leader" && !behind) return;
     const leaderContact = stats.leaderId ? stats.peers[stats.leaderId]?.lastContactMs : null;
+    // `behind`: a peer presented a certificate this node does not accept yet. This node
+    // may still hear the leader (which dials out with the previous certificate) while its
+    // own replies cannot get out, so it would never look stalled.
     const stalled =
+      behind ||
       !stats.leaderId ||
       leaderContact === null ||
       leaderContact === undefined ||
@@ -812,19 +823,28 @@ export class ClusterNode {
             res.trustedCaPems,
             res.acceptedFingerprints,
           );
-          if (key === this.tlsKey) return;
-          const next = ClusterTlsState.fromPem({
+          const mine = this.port.tls();
+          // Still mid-rotation: keep dialling out with the certificate this node has (the
+          // previous one), as every member does until the finish.
+          const keepMine = res.acceptedFingerprints.includes(mine.fingerprint);
+          const fullKey = `${key}|${keepMine ? mine.fingerprint : ""}`;
+          if (fullKey === this.tlsKey) return;
+          let next = ClusterTlsState.fromPem({
             trustedCaPems: res.trustedCaPems,
             certPem: res.certPem,
             keyPem: res.keyPem,
             accepted: res.acceptedFingerprints,
-            serverName: this.port.tls().serverName,
+            serverName: mine.serverName,
           });
+          if (keepMine && next.fingerprint !== mine.fingerprint) {
+            const m = mine.material();
+            next = next.withClientIdentity(m.certPem, m.keyPem);
+          }
           this.log.info(
             { from: id, fingerprint: next.fingerprint },
             "caught up TLS material from a peer",
           );
-          this.adoptTls(next, key);
+          this.adoptTls(next, fullKey);
           return;
         } catch (err) {
           const e = ConnectError.from(err);
@@ -943,6 +963,15 @@ export class ClusterNode {
     const others = this.raftNode.stats().conf.voters.filter((v) => v !== this.id);
     const recent = others.filter((v) => now - (this.refusals.get(v) ?? -Infinity) < 10_000).length;
     if (others.length === 0 || recent < Math.floor(others.length / 2) + 1) return;
+    const tls = this.port.tls();
+    if (!removed && tls.clientFingerprint !== tls.fingerprint) {
+      // Still dialling out with the previous certificate of a rotation that may have
+      // finished while this node was away: try the current one before giving up.
+      this.refusals.clear();
+      this.log.info("peers refuse the previous certificate; dialling out with the current one");
+      this.adoptTls(ClusterTlsState.fromPem(tls.material()), `${this.tlsKey}|current-client`);
+      return;
+    }
     this.markRemoved(
       removed
         ? "this node was removed from the cluster"

@@ -73,6 +73,8 @@ export class ClusterTlsState {
   readonly #keyPem: string;
   readonly #caPublicKeys: readonly KeyObject[];
   readonly #trustCache = new Map<string, boolean>();
+  /** What outgoing connections present, when it differs from the server certificate. */
+  #client: { chainPem: string; keyPem: string; fingerprint: string } | undefined;
 
   private constructor(fields: {
     trustedCas: x509.X509Certificate[];
@@ -142,6 +144,38 @@ export class ClusterTlsState {
       accepted: new Set(accepted),
       serverName,
     });
+  }
+
+  /**
+   * The same state, but outgoing connections present `certPem`/`keyPem` instead of the
+   * server certificate. During a rotation a node presents the new certificate as a server
+   * and keeps the previous one as a client: every member accepts the previous one until
+   * the rotation finishes, including a member that has not applied the begin yet and so
+   * would refuse the new one (and never learn of it). Throws PkiError like fromPem.
+   */
+  withClientIdentity(certPem: string, keyPem: string): ClusterTlsState {
+    const [cert] = certificatesFromPem(certPem);
+    assertKeyMatchesCertificate(privateKeyFromPem(keyPem), cert!);
+    const der = certificateDer(cert!);
+    const issuer = this.trustedCas.find((_, i) => new NodeX509(der).verify(this.#caPublicKeys[i]!));
+    if (!issuer) {
+      throw new PkiError(
+        "untrusted-certificate",
+        "the client certificate is not signed by any of the trusted CAs",
+      );
+    }
+    const next = ClusterTlsState.fromPem(this.material());
+    next.#client = {
+      chainPem: certificatesToPem([cert!, issuer]),
+      keyPem,
+      fingerprint: fingerprint(der),
+    };
+    return next;
+  }
+
+  /** Fingerprint of the certificate outgoing connections present. */
+  get clientFingerprint(): string {
+    return this.#client?.fingerprint ?? this.fingerprint;
   }
 
   /** The same material with a different accepted set (a rotation step). */
@@ -240,6 +274,7 @@ export class ClusterTlsState {
     const accepted = this.accepted;
     return {
       ...this.secureContextOptions(),
+      ...(this.#client ? { cert: this.#client.chainPem, key: this.#client.keyPem } : {}),
       servername: this.serverName,
       rejectUnauthorized: true,
       ALPNProtocols: [CLUSTER_ALPN],

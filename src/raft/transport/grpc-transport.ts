@@ -193,6 +193,11 @@ export interface GrpcRaftTransportOptions {
    * Retrying cannot fix that; the node decides what to do.
    */
   onRefused?: (peer: NodeId, err: ConnectError) => void;
+  /**
+   * Called when the peer presented a certificate this node does not accept: the peer is
+   * ahead in a rotation and this node is behind.
+   */
+  onBehind?: (peer: NodeId) => void;
 }
 
 /**
@@ -250,7 +255,7 @@ class GrpcRaftTransport implements RaftNodeTransport {
       if (id === this.opts.id || this.peers.has(id) || addr === "") continue;
       this.peers.set(
         id,
-        new PeerLink(id, addr, this.opts.dial(addr), this.sink, this.log, this.opts.onRefused),
+        new PeerLink(id, addr, this.opts.dial(addr), this.sink, this.log, this.opts),
       );
     }
   }
@@ -281,7 +286,7 @@ class PeerLink {
     transport: Transport,
     private readonly sink: RaftTransportSink,
     private readonly log: Logger,
-    private readonly onRefused?: (peer: NodeId, err: ConnectError) => void,
+    private readonly hooks: Pick<GrpcRaftTransportOptions, "onRefused" | "onBehind">,
   ) {
     this.client = createClient(RaftService, transport);
   }
@@ -333,7 +338,9 @@ class PeerLink {
         e.code === Code.Unauthenticated ||
         e.code === Code.FailedPrecondition
       ) {
-        this.onRefused?.(this.id, e);
+        this.hooks.onRefused?.(this.id, e);
+      } else if (e.rawMessage.includes("not in the accepted set")) {
+        this.hooks.onBehind?.(this.id);
       }
       this.log.debug(
         {
