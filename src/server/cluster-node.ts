@@ -958,20 +958,22 @@ export class ClusterNode {
     if (this.removedNotice || this.stopped || !this.raftNode) return;
     const removed = err.code === Code.FailedPrecondition && err.rawMessage.includes("not a member");
     if (!removed && err.code !== Code.PermissionDenied) return;
+    const tls = this.port.tls();
+    if (!removed && tls.clientFingerprint !== tls.fingerprint) {
+      // Still dialling out with the previous certificate of a rotation that has finished
+      // on that peer: switch to the current one at once. It is always safe (until the
+      // finish every member accepts both), and a follower talks only to the leader, so
+      // waiting for a majority of refusals could wait forever.
+      this.refusals.clear();
+      this.log.info("a peer refuses the previous certificate; dialling out with the current one");
+      this.adoptTls(ClusterTlsState.fromPem(tls.material()), `${this.tlsKey}|current-client`);
+      return;
+    }
     const now = performance.now();
     this.refusals.set(peer, now);
     const others = this.raftNode.stats().conf.voters.filter((v) => v !== this.id);
     const recent = others.filter((v) => now - (this.refusals.get(v) ?? -Infinity) < 10_000).length;
     if (others.length === 0 || recent < Math.floor(others.length / 2) + 1) return;
-    const tls = this.port.tls();
-    if (!removed && tls.clientFingerprint !== tls.fingerprint) {
-      // Still dialling out with the previous certificate of a rotation that may have
-      // finished while this node was away: try the current one before giving up.
-      this.refusals.clear();
-      this.log.info("peers refuse the previous certificate; dialling out with the current one");
-      this.adoptTls(ClusterTlsState.fromPem(tls.material()), `${this.tlsKey}|current-client`);
-      return;
-    }
     this.markRemoved(
       removed
         ? "this node was removed from the cluster"
