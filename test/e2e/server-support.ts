@@ -4,7 +4,6 @@
  * cluster to settle. Polling goes over the admin socket in-process; assertions that name
  * a CLI command run the CLI.
  */
-import { createServer as createNetServer } from "node:net";
 import { createAdminClient } from "../../src/cli/admin-client.js";
 import { auditEventToJson } from "../../src/cli/cluster-commands.js";
 import { memberToJson, statusToJson } from "../../src/cli/status-view.js";
@@ -14,6 +13,7 @@ import {
   cli,
   eventually,
   FAST_ENV,
+  freeLoopbackPort,
   type StatusJson,
 } from "./harness.js";
 
@@ -38,15 +38,8 @@ export function errorLines(stderr: string): string[] {
  * process could take it in between; on loopback in a test run that does not happen in
  * practice, and a connection to it is refused.
  */
-export async function closedPort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => resolve());
-  });
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+export function closedPort(): Promise<number> {
+  return freeLoopbackPort();
 }
 
 /** A member as recorded, without the live fields (health, contact) that change by the second. */
