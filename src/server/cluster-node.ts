@@ -179,7 +179,7 @@ export class ClusterNode {
       },
       admin: async (req) => {
         const raft = this.raft();
-        if (raft.stats().role !== "leader") {
+        if (!raft.leader().self) {
           throw new ConnectError("not the leader", Code.FailedPrecondition);
         }
         return { leaderId: await this.runLeaderOp(req.op, req.nodeId, Number(req.timeoutMs)) };
@@ -297,12 +297,23 @@ export class ClusterNode {
     return this.proposeBytes(this.encode(command, actor));
   }
 
+  /**
+   * Where a call that must run on the leader goes: undefined when this node leads, else
+   * the leader's id and a transport to its cluster port. Fails with "no quorum" when no
+   * leader is known.
+   */
+  private leaderTransport(): { id: string; addr: string; transport: Transport } | undefined {
+    const leader = this.raft().leader();
+    if (leader.self) return undefined;
+    if (!leader.addr) throw noQuorum("no leader is known");
+    return { id: leader.id, addr: leader.addr, transport: this.port.peers.transport(leader.addr) };
+  }
+
   async proposeBytes(bytes: Uint8Array): Promise<FsmResult> {
     this.ensureMember();
-    const leader = this.raft().leader();
-    if (leader.self) return this.applyLocal(bytes);
-    if (!leader.addr) throw noQuorum("no leader is known");
-    const client = createClient(NodeService, this.port.peers.transport(leader.addr));
+    const leader = this.leaderTransport();
+    if (!leader) return this.applyLocal(bytes);
+    const client = createClient(NodeService, leader.transport);
     try {
       const res = await client.apply({ command: bytes }, { timeoutMs: FORWARD_TIMEOUT_MS });
       return JSON.parse(new TextDecoder().decode(res.result)) as FsmResult;
@@ -333,16 +344,13 @@ export class ClusterNode {
    */
   async linearize(): Promise<void> {
     this.ensureMember();
-    const raft = this.raft();
-    const stats = raft.stats();
     try {
-      if (stats.role === "leader") {
-        await raft.readIndex({ timeoutMs: FORWARD_TIMEOUT_MS });
+      const leader = this.leaderTransport();
+      if (!leader) {
+        await this.raft().readIndex({ timeoutMs: FORWARD_TIMEOUT_MS });
         return;
       }
-      const leaderAddr = stats.leaderId ? stats.conf.addrs[stats.leaderId] : undefined;
-      if (!leaderAddr) throw noQuorum("no leader is known");
-      const client = createClient(NodeService, this.port.peers.transport(leaderAddr));
+      const client = createClient(NodeService, leader.transport);
       const res = await client.readIndex({}, { timeoutMs: FORWARD_TIMEOUT_MS });
       await this.waitApplied(Number(res.index), FORWARD_TIMEOUT_MS);
     } catch (err) {
@@ -429,11 +437,9 @@ export class ClusterNode {
       throw new ConnectError("this node has not joined a cluster yet", Code.Unavailable);
     }
     const raft = this.raft();
-    const stats = raft.stats();
-    if (stats.role !== "leader") {
-      const leaderAddr = stats.leaderId ? stats.conf.addrs[stats.leaderId] : undefined;
-      if (!leaderAddr) throw noQuorum("no leader is known; cannot enroll now");
-      const client = createClient(EnrollService, this.port.peers.transport(leaderAddr));
+    const leader = this.leaderTransport();
+    if (leader) {
+      const client = createClient(EnrollService, leader.transport);
       return client.enroll(req, {
         timeoutMs: FORWARD_TIMEOUT_MS,
         headers: { [FORWARDED_SOURCE_HEADER]: source },
@@ -549,13 +555,11 @@ export class ClusterNode {
   async leaderOp(op: LeaderOp, nodeId: string, timeoutMs = 30_000): Promise<string> {
     this.ensureMember();
     for (let attempt = 0; ; attempt++) {
-      const raft = this.raft();
-      const stats = raft.stats();
+      const leaderId = this.raft().leader().id;
       try {
-        if (stats.role === "leader") return await this.runLeaderOp(op, nodeId, timeoutMs);
-        const leaderAddr = stats.leaderId ? stats.conf.addrs[stats.leaderId] : undefined;
-        if (!leaderAddr) throw noQuorum("no leader is known");
-        const client = createClient(NodeService, this.port.peers.transport(leaderAddr));
+        const leader = this.leaderTransport();
+        if (!leader) return await this.runLeaderOp(op, nodeId, timeoutMs);
+        const client = createClient(NodeService, leader.transport);
         const res = await client.admin(
           { op, nodeId, timeoutMs: BigInt(timeoutMs) },
           { timeoutMs: timeoutMs + 5000 },
@@ -567,14 +571,15 @@ export class ClusterNode {
           e.code === Code.FailedPrecondition &&
           /not the leader|leadership moved/.test(e.rawMessage);
         if (!retry || attempt >= 5) throw e;
-        await this.waitLeaderChange(stats.leaderId, this.opts.timing.electionTimeoutMs * 3);
+        await this.waitLeaderChange(leaderId, this.opts.timing.electionTimeoutMs * 3);
       }
     }
   }
 
   private waitLeaderChange(from: string, timeoutMs: number): Promise<void> {
     const raft = this.raft();
-    if (raft.stats().leaderId !== from && raft.stats().leaderId !== "") return Promise.resolve();
+    const now = raft.leader().id;
+    if (now !== from && now !== "") return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
