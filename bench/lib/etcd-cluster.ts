@@ -7,9 +7,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
+import { eventually as pollUntil } from "../../test/e2e/harness.js";
 import type { Cleanup } from "./cleanup.js";
 import { freePorts } from "./free-port.js";
-import { pollUntil } from "./wait.js";
 
 /** One running etcd member. */
 export interface EtcdMember {

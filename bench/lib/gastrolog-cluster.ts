@@ -11,9 +11,9 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createAdminClient } from "../../src/cli/admin-client.js";
+import { eventually as pollUntil } from "../../test/e2e/harness.js";
 import type { Cleanup } from "./cleanup.js";
 import { ServerProcess } from "./server-process.js";
-import { pollUntil } from "./wait.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 /** The CLI entry point, as operators run it. */
