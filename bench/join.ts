@@ -62,7 +62,7 @@ async function healthRtt(c: Cluster, addr: string, n = 200): Promise<number> {
 async function main(): Promise<void> {
   const c = await Cluster.create("gastrolog-bench-join-");
   try {
-    const boot = c.start("n1", { bootstrap: true, env: PROD_ENV });
+    const boot = await c.start("n1", { bootstrap: true, env: PROD_ENV });
     const s = await boot.serving(60_000);
     const token = (await readFile(`${c.homeOf("n1")}/join-token`, "utf8")).trim();
     const rtt = await healthRtt(c, s.clusterAddr);
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     for (let i = 2; i <= JOINS + 1; i++) {
       const name = `n${i}`;
       const spawnedAt = Date.now();
-      const p = c.start(name, { joinAddr: s.clusterAddr, joinToken: token, env: PROD_ENV });
+      const p = await c.start(name, { joinAddr: s.clusterAddr, joinToken: token, env: PROD_ENV });
       const voter = await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
       const enrolled = p.logs.find((l) => l.msg === "join: enrolled");
       if (!enrolled) throw new Error(`${name}: no "join: enrolled" line`);

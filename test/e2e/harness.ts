@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -255,7 +255,10 @@ export interface StartOptions {
   /** Extra flags. */
   args?: string[];
   env?: Record<string, string>;
-  /** Cluster port; default 0 (a free port, kept across restarts). */
+  /**
+   * Cluster port. Default: a free port below the ephemeral range (freeLoopbackPort) for a
+   * new home, and 0 for an existing one, where the node keeps the port it is known by.
+   */
   clusterPort?: number;
 }
 
@@ -280,8 +283,10 @@ export class Cluster {
   }
 
   /** Starts `gastrolog server` for node `name` (a new process; the home may exist). */
-  start(name: string, o: StartOptions = {}): ServerProc {
+  async start(name: string, o: StartOptions = {}): Promise<ServerProc> {
     const home = o.home ?? this.homeOf(name);
+    const clusterPort =
+      o.clusterPort ?? (existsSync(join(home, "node.json")) ? 0 : await freeLoopbackPort());
     const args = [
       BIN,
       "server",
@@ -292,7 +297,7 @@ export class Cluster {
       "--listen",
       "127.0.0.1:0",
       "--cluster-addr",
-      `127.0.0.1:${o.clusterPort ?? 0}`,
+      `127.0.0.1:${clusterPort}`,
       "--log-format",
       "json",
     ];
@@ -314,7 +319,7 @@ export class Cluster {
 
   /** Bootstraps node `name`; resolves once it serves, with its join token. */
   async bootstrap(name = "n1"): Promise<{ proc: ServerProc; token: string; clusterAddr: string }> {
-    const proc = this.start(name, { bootstrap: true });
+    const proc = await this.start(name, { bootstrap: true });
     const s = await proc.serving();
     const token = (await readFile(join(proc.home, "join-token"), "utf8")).trim();
     return { proc, token, clusterAddr: s.clusterAddr };
@@ -322,7 +327,7 @@ export class Cluster {
 
   /** Starts node `name` joining through `via`'s cluster address; resolves once it serves. */
   async join(name: string, via: string, token: string, o: StartOptions = {}): Promise<ServerProc> {
-    const proc = this.start(name, { ...o, joinAddr: via, joinToken: token });
+    const proc = await this.start(name, { ...o, joinAddr: via, joinToken: token });
     await proc.serving();
     return proc;
   }
@@ -342,7 +347,7 @@ export class Cluster {
   async restart(name: string): Promise<ServerProc> {
     const old = this.byName.get(name);
     if (old?.running) await old.stop();
-    const p = this.start(name, { home: this.homeOf(name) });
+    const p = await this.start(name, { home: this.homeOf(name) });
     await p.serving();
     return p;
   }
@@ -401,16 +406,52 @@ export function adminClient(home: string): AdminClient {
   return createAdminClient({ home });
 }
 
-/** A free TCP port on 127.0.0.1 (asked of the OS; nothing holds it afterwards). */
+/**
+ * The kernel's ephemeral range (ports it hands to `listen(0)` and to outgoing connections).
+ * Linux only; elsewhere the common default.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+let portCursor = -1;
+
+/**
+ * A free TCP port on 127.0.0.1 for a process that must bind a port known in advance.
+ *
+ * Ports come from below the kernel's ephemeral range, so nothing can take one between this
+ * probe and the caller's bind: not an outgoing connection (its local port is ephemeral),
+ * and not another `listen(0)`. (CI once lost a port picked with `listen(0)` that way.)
+ * Each test process starts at an offset derived from its PID, so concurrent test files
+ * probe different ports; a port another process holds fails the probe and is skipped.
+ */
 export async function freeLoopbackPort(): Promise<number> {
+  const [ephemeralLo] = ephemeralRange();
+  const lo = 10_000;
+  const span = Math.max(1000, ephemeralLo - lo);
+  if (portCursor < 0) portCursor = (process.pid * 7919) % span;
+  for (let tries = 0; tries < 200; tries++) {
+    const port = lo + (portCursor++ % span);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("freeLoopbackPort: no free port below the ephemeral range after 200 tries");
+}
+
+function canListen(port: number): Promise<boolean> {
   const srv = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => resolve());
+  return new Promise((resolve) => {
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** One node's view of leadership, from the admin API's GetStatus. */
@@ -490,7 +531,7 @@ export async function upWithEnv(
   n: number,
   env: Record<string, string>,
 ): Promise<{ token: string; clusterAddr: string }> {
-  const first = c.start("n1", { bootstrap: true, env });
+  const first = await c.start("n1", { bootstrap: true, env });
   const s = await first.serving();
   const token = (await readFile(join(first.home, "join-token"), "utf8")).trim();
   for (let i = 2; i <= n; i++) await c.join(`n${i}`, s.clusterAddr, token, { env });

@@ -107,7 +107,10 @@ describe("e2e: CA rotation (issue 6, test 6)", () => {
       ["the reusable token from before", oldReusable],
       ["a short-lived token from before", oldShort.token],
     ] as const) {
-      const p = c.start(`old-${what.length}`, { joinAddr: addrs.get("n2")!, joinToken: token });
+      const p = await c.start(`old-${what.length}`, {
+        joinAddr: addrs.get("n2")!,
+        joinToken: token,
+      });
       const exit = await p.exited;
       const err = p.stderr.join("\n");
       assert.notEqual(exit.code, 0, `${what} is refused`);

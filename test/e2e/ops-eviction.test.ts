@@ -146,7 +146,7 @@ describe("e2e: eviction is revocation (issue 6, test 7)", () => {
       );
       assert.match(removed.notice ?? "", /re-enroll/);
 
-      const again = c.start("n3-again", { joinAddr: addrs.get("n1")!, joinToken: oldToken });
+      const again = await c.start("n3-again", { joinAddr: addrs.get("n1")!, joinToken: oldToken });
       const exit = await again.exited;
       assert.notEqual(exit.code, 0, "re-enrolling with the old reusable token is refused");
       assert.match(again.stderr.join("\n"), /invalid or expired token/);

@@ -197,7 +197,7 @@ describe("e2e: certificate rotation (issue 6, tests 4-5)", () => {
       ),
     );
 
-    const p: ServerProc = c.start(down, { home: c.homeOf(down) });
+    const p: ServerProc = await c.start(down, { home: c.homeOf(down) });
     const removed = await eventually(
       async () => {
         const s = await c.cliJson<StatusJson>(down, ["cluster", "status"]);

@@ -43,7 +43,7 @@ describe("e2e: join tokens (issue 6, tests 1-3)", () => {
   /** A join from a fresh home that must be refused: non-zero exit, the message, not a member. */
   async function refusedJoin(token: string, via = clusterAddr): Promise<string> {
     const name = `refused${++attempt}`;
-    const p = c.start(name, { joinAddr: via, joinToken: token });
+    const p = await c.start(name, { joinAddr: via, joinToken: token });
     const exit = await p.exited;
     const stderr = p.stderr.join("\n");
     assert.notEqual(exit.code, 0, `${name} should have been refused:\n${stderr}`);

@@ -93,7 +93,7 @@ describe("e2e raft: a partitioned follower rejoins without disrupting the leader
       proxies.set(n, proxy);
       opts.set(n, { clusterPort: real, args: ["--advertise-addr", `127.0.0.1:${proxy.port}`] });
     }
-    const n1 = c.start("n1", { bootstrap: true, ...opts.get("n1")! });
+    const n1 = await c.start("n1", { bootstrap: true, ...opts.get("n1")! });
     const s1 = await n1.serving();
     assert.equal(s1.clusterAddr, `127.0.0.1:${proxies.get("n1")!.port}`, "n1 advertises its proxy");
     const token = (await readFile(join(n1.home, "join-token"), "utf8")).trim();

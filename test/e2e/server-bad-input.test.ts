@@ -251,7 +251,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
       await close(blocker);
     }
     // Nothing was half-created: the same home bootstraps once the port is free.
-    const p = c.start("retry", { home, bootstrap: true });
+    const p = await c.start("retry", { home, bootstrap: true });
     await p.serving();
     assert.equal((await p.stop()).code, 0);
   });
@@ -324,7 +324,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     const tokenFile = await readFile(join(c.homeOf("n1"), "join-token"), "utf8");
     const before = await snapshot();
     assert.equal((await c.byName.get("n1")!.stop()).code, 0);
-    const p = c.start("n1", { bootstrap: true });
+    const p = await c.start("n1", { bootstrap: true });
     await p.serving();
     await p.waitLog(
       (l) => l.level === 40 && /already initialised; --bootstrap does nothing/.test(String(l.msg)),
@@ -342,7 +342,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     const before = await snapshot();
     assert.equal((await c.byName.get("n1")!.stop()).code, 0);
     const port = await closedPort();
-    const p = c.start("n1", { joinAddr: `127.0.0.1:${port}`, joinToken: token });
+    const p = await c.start("n1", { joinAddr: `127.0.0.1:${port}`, joinToken: token });
     await p.serving();
     await p.waitLog(
       (l) => l.level === 40 && /join flags are ignored/.test(String(l.msg)),

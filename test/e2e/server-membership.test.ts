@@ -43,8 +43,8 @@ describe("e2e: membership (issue 5, tests 7 and 2)", () => {
 
   test("three nodes joining at the same moment through the leader all become voters; the nonvoter stays one", async () => {
     const names = ["n2", "n3", "n4"];
-    const procs: ServerProc[] = names.map((n) =>
-      c.start(n, { joinAddr: leaderAddr, joinToken: token }),
+    const procs: ServerProc[] = await Promise.all(
+      names.map((n) => c.start(n, { joinAddr: leaderAddr, joinToken: token })),
     );
     await Promise.all(
       procs.map((p) => p.waitLog((l) => l.msg === "join: voter", 30_000, '"join: voter"')),

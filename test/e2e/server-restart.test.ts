@@ -61,7 +61,7 @@ describe("e2e: restarts keep the cluster (issue 5, test 3)", () => {
     assert.deepEqual(e, { code: 0, signal: null }, `${p.name} did not exit 0 on SIGTERM`);
   }
 
-  function startFromHome(name: string): ServerProc {
+  function startFromHome(name: string): Promise<ServerProc> {
     // No --bootstrap, no join flags: the home alone says what the node is.
     return c.start(name, { home: c.homeOf(name) });
   }
@@ -69,7 +69,7 @@ describe("e2e: restarts keep the cluster (issue 5, test 3)", () => {
   test("one by one: each node stops cleanly and rejoins from its home", async () => {
     for (const n of NAMES) {
       await stopClean(c.byName.get(n)!);
-      const p = startFromHome(n);
+      const p = await startFromHome(n);
       await p.serving();
       await p.waitLog((l) => l.msg === "restarting as a member", 1_000, "the restart line");
       assert.equal(
@@ -85,7 +85,7 @@ describe("e2e: restarts keep the cluster (issue 5, test 3)", () => {
 
   test("all at once: every node stops, then every node starts", async () => {
     await Promise.all(NAMES.map((n) => stopClean(c.byName.get(n)!)));
-    const procs = NAMES.map(startFromHome);
+    const procs = await Promise.all(NAMES.map(startFromHome));
     await Promise.all(procs.map((p) => p.serving()));
     await assertKept("after a full-cluster restart");
     // And the cluster still takes writes.

@@ -34,9 +34,8 @@ export function errorLines(stderr: string): string[] {
 }
 
 /**
- * A TCP port on 127.0.0.1 that nothing listens on: bound by the OS, then closed. Another
- * process could take it in between; on loopback in a test run that does not happen in
- * practice, and a connection to it is refused.
+ * A TCP port on 127.0.0.1 that nothing listens on, so a connection to it is refused. It is
+ * below the ephemeral range (see freeLoopbackPort), so no outgoing connection takes it.
  */
 export function closedPort(): Promise<number> {
   return freeLoopbackPort();
