@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import { type Logger, silentLogger } from "../log.js";
 import type { RaftOptions, RawNode } from "./core/api.js";
 import { bootstrapState } from "./core/bootstrap.js";
+import { splitEarlyMessages } from "./core/early-send.js";
 import { RaftError } from "./core/errors.js";
 import { createRaft } from "./core/raft.js";
 import { RaftNodeError } from "./node-errors.js";
@@ -19,6 +20,7 @@ import type {
   Snapshot,
   SnapshotMeta,
 } from "./types.js";
+import { EMPTY_HARD_STATE } from "./types.js";
 
 /**
  * The state machine a RaftNode drives, in the shape of hashicorp/raft's FSM interface.
@@ -233,6 +235,8 @@ class RaftNodeImpl implements RaftNode {
   private conf: ConfState = { voters: [], learners: [], addrs: {} };
   private state: "running" | "removed" | "shutdown" = "running";
   private deferredHardState: HardState | undefined;
+  /** The hard state on disk (its term and vote decide which messages may go early). */
+  private durableHardState: HardState = EMPTY_HARD_STATE;
   private fatal: unknown;
 
   private readonly pending = new Map<number, PendingApply>();
@@ -284,6 +288,7 @@ class RaftNodeImpl implements RaftNode {
       this.confIndex = snap.meta.index;
       this.conf = snap.meta.conf;
     }
+    this.durableHardState = persisted.hardState;
     const electionTick = Math.max(2, Math.round(this.electionTimeoutMs / this.heartbeatMs));
     this.core = createRaft({
       id: this.id,
@@ -362,6 +367,14 @@ class RaftNodeImpl implements RaftNode {
       // A snapshot from the leader: keep the file first, so that the log can be dropped.
       await this.opts.storage.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
     }
+    // A leader's appends and heartbeats may leave before its own fsync, so that its disk
+    // write overlaps the followers' (thesis §10.2.1; the rule is in early-send.ts).
+    let late = rd.messages;
+    if (rd.mustSync) {
+      const split = splitEarlyMessages(rd, this.durableHardState);
+      if (split.early.length > 0) this.transport.send(split.early);
+      late = split.late;
+    }
     if (rd.mustSync) {
       await this.opts.storage.save({
         // A commit-only change deferred earlier rides along with this write.
@@ -369,6 +382,7 @@ class RaftNodeImpl implements RaftNode {
         entries: rd.entries,
         snapshot: rd.snapshot?.meta,
       });
+      if (rd.hardState) this.durableHardState = rd.hardState;
       this.deferredHardState = undefined;
     } else if (rd.hardState) {
       // Only the commit index moved. It need not be durable (a restarted node learns it
@@ -376,8 +390,8 @@ class RaftNodeImpl implements RaftNode {
       // write that must be durable, or at shutdown.
       this.deferredHardState = rd.hardState;
     }
-    // Everything a message may depend on is durable now.
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    // Everything the other messages may depend on is durable now.
+    if (late.length > 0) this.transport.send(late);
     if (rd.snapshot) {
       this.opts.fsm.restore(rd.snapshot.data, rd.snapshot.meta);
       this.applied = rd.snapshot.meta.index;

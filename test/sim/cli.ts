@@ -8,7 +8,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runBatch, votersForSeed } from "./batch.js";
-import { SIM_BUGS, type SimBug, type SimResult } from "./simulator.js";
+import { SIM_BUGS, SIM_RUNTIME_BUGS, type SimBug, type SimResult } from "./simulator.js";
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -45,7 +45,10 @@ const program = new Command()
       .default(2000),
   )
   .addOption(
-    new Option("--inject-bug <name>", "deliberately break the core or storage").choices(SIM_BUGS),
+    new Option("--inject-bug <name>", "deliberately break the core or storage").choices([
+      ...SIM_BUGS,
+      ...SIM_RUNTIME_BUGS,
+    ]),
   )
   .addOption(
     new Option(
@@ -67,6 +70,8 @@ Injectable bugs:
   vote-ignores-log  the core grants votes without the up-to-date log check
   commit-old-term   the core commits entries of older terms by counting replicas
   forget-vote       the simulated storage never persists the vote (a crash forgets it)
+  early-commit      a leader's messages leave before its write even when their commit
+                    index covers entries not yet durable (use --nodes 1)
 
 Replay a failure: run its seed alone with the same --nodes/--steps/--inject-bug, e.g.
   npm run sim -- --seed 1234 --runs 1

@@ -47,6 +47,21 @@ describe("Raft simulator (issue 3)", () => {
     });
   }
 
+  it("catches the runtime bug early-commit with a single voter and nonvoters (seeds 700..899)", () => {
+    // A window that holds the first catching seed (738), so the test stays fast; the
+    // safe rule passes 2,000 single-voter runs (npm run sim -- --nodes 1 --runs 2000).
+    const bad = runBatch({
+      seed: 700,
+      runs: 200,
+      steps: 2000,
+      voters: 1,
+      injectBug: "early-commit",
+    });
+    assert.ok(bad.failed?.violation, "early-commit went unnoticed for 200 single-voter runs");
+    const good = runBatch({ seed: 700, runs: 200, steps: 2000, voters: 1 });
+    assert.equal(good.failed, undefined, "the safe early-send rule failed a single-voter run");
+  });
+
   it("is deterministic: a seed gives the same trace hash and outcome on every run", () => {
     const hashes = new Set<number>();
     for (const seed of [7, 8, 9, 10]) {

@@ -1,4 +1,5 @@
 import type { InjectedBug, RawNode } from "../../src/raft/core/api.js";
+import { splitEarlyMessages } from "../../src/raft/core/early-send.js";
 import { RaftError, RaftInvariantError } from "../../src/raft/core/errors.js";
 import { bootstrapState, createRaft } from "../../src/raft/core/raft.js";
 import type {
@@ -21,10 +22,17 @@ import { Act, createTrace, type Trace } from "./trace.js";
 import { SimViolation } from "./violation.js";
 
 /** Bugs the simulator can inject: two in the core, one in its own storage. */
-export type SimBug = InjectedBug | "forget-vote";
+export type SimBug = InjectedBug | "forget-vote" | "early-commit";
 
 /** Every injectable bug, for the CLI and the tests. */
 export const SIM_BUGS: readonly SimBug[] = ["vote-ignores-log", "commit-old-term", "forget-vote"];
+/**
+ * Bugs in the runtime's side of the contract rather than the core's. `early-commit` sends
+ * a leader's messages before its write even when they carry a commit index that covers
+ * entries this Ready appends. Only a single voter (with nonvoters) commits that way, so
+ * this bug is hunted with `--nodes 1`.
+ */
+export const SIM_RUNTIME_BUGS: readonly SimBug[] = ["early-commit"];
 
 /** Options for one schedule. Everything else is drawn from the seed. */
 export interface SimOptions {
@@ -238,8 +246,11 @@ export function runSchedule(options: SimOptions): SimResult {
   const profile = drawProfile(rng);
   const trace = createTrace(options.traceKeep ?? 50);
   const forgetVote = options.injectBug === "forget-vote";
+  const earlyCommit = options.injectBug === "early-commit";
   const coreBug: InjectedBug | undefined =
-    options.injectBug === "forget-vote" ? undefined : options.injectBug;
+    options.injectBug === "forget-vote" || options.injectBug === "early-commit"
+      ? undefined
+      : options.injectBug;
   const stats: SimStats = {
     actions: 0,
     delivered: 0,
@@ -386,15 +397,22 @@ export function runSchedule(options: SimOptions): SimResult {
   };
 
   /**
-   * Handles one Ready the way the runtime must: persist (snapshot, entries, hard state),
-   * then send, then apply, then advance. `crashAt` models a crash part-way: 0 before
-   * persisting, 1 after persisting, 2 after sending; 3 is no crash.
+   * Handles one Ready the way the runtime does: send what may go before the write
+   * (splitEarlyMessages: a leader's appends overlap its own fsync), persist (snapshot,
+   * entries, hard state), send the rest, apply, advance. `crashAt` models a crash
+   * part-way: 0 after the early messages left but before persisting, 1 after persisting,
+   * 2 after sending; 3 is no crash.
    */
   const handleReady = (n: SimNode, crashAt = 3) => {
     const core = n.core!;
     const rd = core.ready();
-    if (crashAt === 0) return;
     const st = n.storage;
+    const { early, late } = rd.mustSync
+      ? // early-commit: hiding the appended entries hides the commit rule.
+        splitEarlyMessages(earlyCommit ? { ...rd, entries: [] } : rd, st.hardState)
+      : { early: [], late: rd.messages };
+    for (const m of early) send(n, m);
+    if (crashAt === 0) return;
     if (rd.snapshot) {
       if (rd.snapshot.meta.index <= n.fsm.applied) {
         throw new SimViolation(
@@ -423,7 +441,7 @@ export function runSchedule(options: SimOptions): SimResult {
       checker.onLeader(n, n.hs.term);
     } else if (n.role !== "leader") n.leaderTerm = 0;
     if (crashAt === 1) return;
-    for (const m of rd.messages) send(n, m);
+    for (const m of late) send(n, m);
     if (crashAt === 2) return;
     if (rd.snapshot) n.fsm.restore(rd.snapshot);
     for (const e of rd.committedEntries) {
@@ -631,7 +649,7 @@ export function runSchedule(options: SimOptions): SimResult {
     let note = "";
     if (n.core.hasReady() && rng.chance(0.6)) {
       const at = rng.int(3);
-      note = ["before persist", "after persist", "after send"][at]!;
+      note = ["before persist (early sends out)", "after persist", "after send"][at]!;
       handleReady(n, at);
     }
     trace.add(step, Act.crash, n.id, 0, undefined, note);
