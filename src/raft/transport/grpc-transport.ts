@@ -40,6 +40,28 @@ const BACKOFF_MAX_MS = 2000;
 /** A stream that lived this long before failing resets the backoff. */
 const STABLE_STREAM_MS = 2000;
 
+/**
+ * `it.next()`, or "done" as soon as `signal` aborts. The abort listener lives for one call
+ * only: racing every `next()` against one long-lived promise would leave a reaction on
+ * that promise per call, each holding the batch it resolved with, so a peer's stream
+ * would keep every batch it ever delivered alive (seen as ~1 MiB of heap per 300 writes
+ * on a follower).
+ */
+export function nextOrAbort<T>(
+  it: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T>> {
+  if (signal.aborted) return Promise.resolve({ done: true, value: undefined });
+  let onAbort = () => {};
+  const aborted = new Promise<IteratorResult<T>>((resolve) => {
+    onAbort = () => resolve({ done: true, value: undefined });
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([it.next(), aborted]).finally(() =>
+    signal.removeEventListener("abort", onAbort),
+  );
+}
+
 /** The receiving side: the RaftService implementation served on the cluster port. */
 export interface RaftInbound {
   /** Register this on the cluster port (behind the mTLS gate). */
@@ -110,15 +132,10 @@ export function createRaftInbound(
       // cluster port can close without waiting out its drain timeout.
       const stop = new AbortController();
       active.add(stop);
-      const stopped = new Promise<IteratorResult<RaftBatch>>((resolve) =>
-        stop.signal.addEventListener("abort", () => resolve({ done: true, value: undefined }), {
-          once: true,
-        }),
-      );
       const it = requests[Symbol.asyncIterator]();
       try {
         for (;;) {
-          const r = await Promise.race([it.next(), stopped]);
+          const r = await nextOrAbort(it, stop.signal);
           if (r.done) break;
           const target = sink;
           if (!target) throw new ConnectError("raft is not running on this node", Code.Unavailable);
