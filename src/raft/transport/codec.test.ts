@@ -70,3 +70,12 @@ test("codec: values beyond 2^53 and unknown enums are refused as bad input", () 
   wire3.from = "";
   assert.throws(() => messageFromWire(wire3), /without from/);
 });
+
+test("a decoded entry owns its bytes: it does not keep the received frame alive", () => {
+  const frame = toBinary(RaftMessageSchema, messageToWire(base));
+  const m = messageFromWire(fromBinary(RaftMessageSchema, frame));
+  const data = m.entries[1]!.data;
+  assert.deepEqual([...data], [1, 2, 3]);
+  assert.equal(data.buffer.byteLength, 3, "the entry's buffer is its own, not the frame's");
+  assert.notEqual(data.buffer, frame.buffer);
+});

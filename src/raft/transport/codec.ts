@@ -128,7 +128,9 @@ export function entryFromWire(e: RaftEntry): Entry {
     index: num(e.index, "entry.index"),
     term: num(e.term, "entry.term"),
     type,
-    data: e.data,
+    // A copy: the decoded bytes are a view into the whole received frame, and the core
+    // keeps entries until compaction, which would keep every frame alive with them.
+    data: e.data.byteLength === 0 ? EMPTY : e.data.slice(),
   };
 }
 
