@@ -1,17 +1,26 @@
 import "reflect-metadata";
 import { randomUUID } from "node:crypto";
+import type { EventEmitter } from "node:events";
 import { createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { parseHostPort } from "../cli/host-port.js";
 import type { ServerOptions } from "../cli/server-options.js";
 import { dialEnrollment, EnrollmentChainError } from "../cluster/tls/enrollment-dial.js";
-import { readTlsFiles } from "../cluster/tls/tls-files.js";
+import { readTlsFiles, writeTlsFiles } from "../cluster/tls/tls-files.js";
 import { ClusterTlsState } from "../cluster/tls/tls-state.js";
 import { EnrollService, EnrollSuffrage } from "../gen/gastrolog/v1/enroll_pb.js";
+import { HealthService } from "../gen/gastrolog/v1/health_pb.js";
 import { createLogger, type Logger } from "../log.js";
-import { clusterServerName, createClusterCa, issueClusterCert } from "../pki/certificate.js";
+import {
+  clusterIdOfCa,
+  clusterServerName,
+  createClusterCa,
+  issueClusterCert,
+} from "../pki/certificate.js";
 import { generateJoinToken, parseJoinToken } from "../pki/join-token.js";
+import { certificatesToPem } from "../pki/pem.js";
+import type { RaftNodeEvents } from "../raft/node.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createAdminRoutes, serveAdminSocket } from "./admin-api.js";
 import { ClusterNode, type RaftTiming } from "./cluster-node.js";
@@ -387,7 +396,7 @@ async function join(
   let res: Awaited<ReturnType<ReturnType<typeof createClient<typeof EnrollService>>["enroll"]>>;
   try {
     const client = createClient(EnrollService, conn.transport);
-    res = await client.enroll(
+    const reply = client.enroll(
       {
         secret: token.secret,
         nodeId,
@@ -398,6 +407,18 @@ async function join(
       },
       { timeoutMs: 30_000 },
     );
+    // While the cluster records this node, check the certificates it presented (which the
+    // reply carries again) so that loading the reply's TLS material is quick.
+    const { ca, leaf } = conn;
+    setImmediate(() => {
+      const clusterId = clusterIdOfCa(ca);
+      ClusterTlsState.prepare({
+        trustedCaPems: [certificatesToPem([ca])],
+        certPem: certificatesToPem([leaf]),
+        ...(clusterId === undefined ? {} : { serverName: clusterServerName(clusterId) }),
+      });
+    });
+    res = await reply;
   } catch (err) {
     const e = ConnectError.from(err);
     if (e.code === Code.Unauthenticated) {
@@ -423,57 +444,124 @@ async function join(
   } catch (err) {
     throw new StartError(`the cluster sent unusable TLS material: ${(err as Error).message}`);
   }
-  // The home is a member from here on: a restart rejoins with what it holds.
-  await writeNodeIdentity(paths, {
-    version: 1,
-    nodeId,
-    name,
-    clusterId: res.clusterId,
-    clusterAddr: addrs.advertise,
-    clusterBindPort: addrs.bindPort,
-  });
-  const node = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
+  // The leader is already replicating to this node: start it first, and persist its TLS
+  // material and identity while it catches up. The home becomes a member once node.json
+  // is written (a restart then rejoins with what it holds), so the TLS files go first. A
+  // crash before node.json is durable leaves Raft state without node.json, which the next
+  // start refuses with a message saying to move the home aside and join again.
+  const joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
     seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
   });
+  warmUpSession(joined, joinedVia(target, res.members));
   progress("catching up");
   try {
+    try {
+      await writeTlsFiles(paths.home, tls);
+      await writeNodeIdentity(paths, {
+        version: 1,
+        nodeId,
+        name,
+        clusterId: res.clusterId,
+        clusterAddr: addrs.advertise,
+        clusterBindPort: addrs.bindPort,
+      });
+    } catch (err) {
+      throw new StartError(
+        `cannot write this node's TLS files and identity to ${paths.home}: ${(err as Error).message}`,
+      );
+    }
+    const raft = joined.raft();
     await waitFor(
-      () => node.fsm.initialized(),
+      () => joined.fsm.initialized(),
       60_000,
       "did not receive the cluster state from the leader",
+      raft.events,
     );
-    await node.flushTlsFiles();
+    // The files the config store's copy rewrites (the same material: normally no write)
+    // are flushed while the promotion runs, not before it.
+    const flushed = joined.flushTlsFiles();
     if (!o.nonvoter) {
       await waitFor(
-        () => node.stats().conf.voters.includes(nodeId),
+        () => joined.stats().conf.voters.includes(nodeId),
         60_000,
         "was not promoted to voter",
+        raft.events,
       );
+      await flushed;
       progress("voter");
     } else {
+      await flushed;
       progress("nonvoter");
     }
   } catch (err) {
-    await node.stop();
+    await joined.stop();
     throw err;
   }
-  return node;
+  return joined;
 }
 
-/** Polls `cond` on the event loop until true, or fails with `what` after `ms`. */
-function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * The member the joining node enrolled through, if the enrollment reply lists it under
+ * the address it was dialled at. Usually the leader, which is about to replicate to the
+ * new node.
+ */
+function joinedVia(
+  target: { host: string; port: number },
+  members: readonly { nodeId: string; clusterAddr: string }[],
+): string | undefined {
+  for (const m of members) {
+    try {
+      const a = parseHostPort(m.clusterAddr, { requireHost: true });
+      if (a.port === target.port && a.host.toLowerCase() === target.host.toLowerCase()) {
+        return m.clusterAddr;
+      }
+    } catch {
+      // An address this node cannot parse is not the one it dialled.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Opens this node's mTLS connection to `addr` ahead of need with one Health.Check: the
+ * node's first Raft answers to the leader then go out on a connection that is already up,
+ * instead of waiting for a TCP and TLS handshake. Failures are of no consequence.
+ */
+function warmUpSession(node: ClusterNode, addr: string | undefined): void {
+  if (addr === undefined) return;
+  const client = createClient(HealthService, node.port.peers.transport(addr));
+  void client.check({}, { timeoutMs: 5000 }).catch(() => undefined);
+}
+
+/**
+ * Waits until `cond` holds, or fails with `what` after `ms`. Checks on every `events`
+ * emission (Raft progress) and on a short poll as a fallback.
+ */
+function waitFor(
+  cond: () => boolean,
+  ms: number,
+  what: string,
+  events?: EventEmitter<RaftNodeEvents>,
+): Promise<void> {
   if (cond()) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const deadline = performance.now() + ms;
-    const t = setInterval(() => {
-      if (cond()) {
-        clearInterval(t);
-        resolve();
-      } else if (performance.now() > deadline) {
-        clearInterval(t);
-        reject(new StartError(`${what} within ${Math.round(ms / 1000)} s`));
+    const done = (err?: Error): void => {
+      clearInterval(t);
+      events?.off("applied", check);
+      events?.off("membership", check);
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = (): void => {
+      if (cond()) done();
+      else if (performance.now() > deadline) {
+        done(new StartError(`${what} within ${Math.round(ms / 1000)} s`));
       }
-    }, 5);
+    };
+    const t = setInterval(check, events ? 20 : 5);
+    events?.on("applied", check);
+    events?.on("membership", check);
   });
 }
 

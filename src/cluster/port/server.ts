@@ -84,7 +84,8 @@ export interface ClusterPortServer {
    * Hot reload. New connections get the new certificate and trust immediately
    * (`setSecureContext`, no restart); open sessions whose peer or local certificate is no
    * longer accepted get a GOAWAY, so in-flight calls finish and the peer reconnects with
-   * current credentials; the peer clients are rebuilt with the new state.
+   * current credentials; the peer clients are rebuilt with the new state. A state that is
+   * the same as the one in force (`ClusterTlsState.sameAs`) changes nothing.
    */
   swapTls(next: ClusterTlsState): SwapResult;
   /** Outgoing connections to other nodes, with this node's current credentials. */
@@ -221,6 +222,9 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
         server.once("error", onError);
         const onListening = (): void => {
           server.off("error", onError);
+          // Built while the node goes on starting, not on the first request: that is often
+          // a peer's first Raft message to a node that has just joined.
+          setImmediate(() => handler());
           resolve((server.address() as AddressInfo).port);
         };
         const port = options.port ?? DEFAULT_CLUSTER_PORT;
@@ -250,6 +254,12 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
     },
     tls: () => state,
     swapTls(next) {
+      if (next.sameAs(state)) {
+        // Nothing on the wire would change (the config store handing a node the material
+        // it already serves, as after enrollment): keep the context, the sessions and the
+        // peer connections, and the verdicts cached for this state.
+        return { closedSessions: 0 };
+      }
       server.setSecureContext(next.secureContextOptions());
       state = next;
       let closedSessions = 0;

@@ -1,14 +1,15 @@
-import { type KeyObject, X509Certificate as NodeX509 } from "node:crypto";
+import { createHmac, type KeyObject, X509Certificate as NodeX509, randomBytes } from "node:crypto";
 import type * as tls from "node:tls";
-import { checkServerIdentity as defaultCheckServerIdentity } from "node:tls";
-import { assertIsCa } from "../../pki/certificate.js";
+import { createSecureContext, checkServerIdentity as defaultCheckServerIdentity } from "node:tls";
+import { assertIsCa, isCaCertificate } from "../../pki/certificate.js";
 import { certificateHasName } from "../../pki/enrollment-chain.js";
 import { fingerprint, isFingerprint } from "../../pki/fingerprint.js";
 import {
   assertKeyMatchesCertificate,
   certificateDer,
-  certificatesFromPem,
   certificatesToPem,
+  parseCertificateDer,
+  parsePemBlocks,
   privateKeyFromPem,
 } from "../../pki/pem.js";
 import { PkiError } from "../../pki/pki-error.js";
@@ -47,6 +48,121 @@ export interface ClusterTlsMaterial {
 const TRUST_CACHE_LIMIT = 256;
 
 /**
+ * A parsed certificate and the verdicts about it that {@link ClusterTlsState.fromPem}
+ * needs. Every verdict is a pure function of the DER (and of the other certificate's DER,
+ * for signatures), so it is computed once per fingerprint and kept: a node rebuilds its
+ * state from the same PEM several times (enrollment, the config store replaying it,
+ * every rotation step), and parsing is the slow part (milliseconds per certificate).
+ */
+interface CertEntry {
+  readonly cert: x509.X509Certificate;
+  readonly fingerprint: string;
+  isCa?: boolean;
+  /** Node's parse, for signature checks. */
+  native?: NodeX509;
+  /** Name → does the certificate carry it (DNS SAN, or CN without SAN). */
+  readonly names: Map<string, boolean>;
+  /** Issuer fingerprint → does the issuer's key verify this certificate's signature. */
+  readonly signedBy: Map<string, boolean>;
+  /** The name peers are dialled with by default: first DNS SAN, else CN. */
+  defaultName?: string | null;
+}
+
+/** How many parsed certificates to keep (process-wide; CAs and cluster certificates). */
+const CERT_CACHE_LIMIT = 64;
+const certCache = new Map<string, CertEntry>();
+
+/** The certificate for `der`, parsed at most once while it stays in the cache. */
+function certEntry(der: Uint8Array): CertEntry {
+  const fp = fingerprint(der);
+  const hit = certCache.get(fp);
+  if (hit !== undefined) {
+    // Least recently used goes first: move this one to the end.
+    certCache.delete(fp);
+    certCache.set(fp, hit);
+    return hit;
+  }
+  const entry: CertEntry = {
+    cert: parseCertificateDer(der),
+    fingerprint: fp,
+    names: new Map(),
+    signedBy: new Map(),
+  };
+  if (certCache.size >= CERT_CACHE_LIMIT) {
+    const oldest = certCache.keys().next().value;
+    if (oldest !== undefined) certCache.delete(oldest);
+  }
+  certCache.set(fp, entry);
+  return entry;
+}
+
+/**
+ * Every CERTIFICATE block of PEM text, parsed (through the cache), in order. Same rules
+ * and errors as `certificatesFromPem`.
+ */
+function certEntriesFromPem(text: string): CertEntry[] {
+  const blocks = parsePemBlocks(text).filter((b) => b.label === "CERTIFICATE");
+  if (blocks.length === 0) {
+    throw new PkiError("malformed-pem", "no CERTIFICATE block found in PEM text");
+  }
+  return blocks.map((b) => certEntry(b.der));
+}
+
+function isCa(e: CertEntry): boolean {
+  e.isCa ??= isCaCertificate(e.cert);
+  return e.isCa;
+}
+
+function nativeOf(e: CertEntry): NodeX509 {
+  e.native ??= new NodeX509(certificateDer(e.cert));
+  return e.native;
+}
+
+/** True when `ca`'s public key verifies `cert`'s signature. */
+function isSignedBy(cert: CertEntry, ca: CertEntry): boolean {
+  let ok = cert.signedBy.get(ca.fingerprint);
+  if (ok === undefined) {
+    ok = nativeOf(cert).verify(nativeOf(ca).publicKey);
+    cert.signedBy.set(ca.fingerprint, ok);
+  }
+  return ok;
+}
+
+function hasName(e: CertEntry, name: string): boolean {
+  let ok = e.names.get(name);
+  if (ok === undefined) {
+    ok = certificateHasName(e.cert, name);
+    e.names.set(name, ok);
+  }
+  return ok;
+}
+
+function defaultNameOf(e: CertEntry): string | undefined {
+  if (e.defaultName === undefined) e.defaultName = nameOf(e.cert) ?? null;
+  return e.defaultName ?? undefined;
+}
+
+/**
+ * Keys already checked against a certificate: `mac(key PEM)|certificate fingerprint`.
+ * Only a keyed MAC of the key is kept (with a random per-process key), never the key.
+ */
+const KEY_CHECK_LIMIT = 16;
+const keyChecks = new Set<string>();
+const keyCheckMacKey = randomBytes(32);
+
+/** Throws like `privateKeyFromPem` + `assertKeyMatchesCertificate`, once per pair. */
+function checkKeyMatches(keyPem: string, cert: CertEntry): void {
+  const id = `${createHmac("sha256", keyCheckMacKey).update(keyPem).digest("hex")}|${cert.fingerprint}`;
+  if (keyChecks.has(id)) return;
+  assertKeyMatchesCertificate(privateKeyFromPem(keyPem), cert.cert);
+  if (keyChecks.size >= KEY_CHECK_LIMIT) {
+    const oldest = keyChecks.values().next().value;
+    if (oldest !== undefined) keyChecks.delete(oldest);
+  }
+  keyChecks.add(id);
+}
+
+/**
  * One immutable snapshot of a node's cluster TLS: the trusted CAs, the certificate and key
  * it presents, and the accepted set of peer fingerprints. A node swaps the whole snapshot
  * (server and peer clients together) when the config FSM changes any of it, so a
@@ -75,6 +191,12 @@ export class ClusterTlsState {
   readonly #trustCache = new Map<string, boolean>();
   /** What outgoing connections present, when it differs from the server certificate. */
   #client: { chainPem: string; keyPem: string; fingerprint: string } | undefined;
+  /**
+   * The secure context of outgoing connections, built on first use. Sharing one context
+   * saves every new connection from parsing the certificate, key and CAs again (a fresh
+   * connection costs about half as much).
+   */
+  #clientContext: tls.SecureContext | undefined;
 
   private constructor(fields: {
     trustedCas: x509.X509Certificate[];
@@ -97,19 +219,17 @@ export class ClusterTlsState {
 
   /** Validates material and builds a state from it; see the class comment for errors. */
   static fromPem(material: ClusterTlsMaterial): ClusterTlsState {
-    const trustedCas = material.trustedCaPems.flatMap((pem) => certificatesFromPem(pem));
-    if (trustedCas.length === 0) {
+    const cas = material.trustedCaPems.flatMap((pem) => certEntriesFromPem(pem));
+    if (cas.length === 0) {
       throw new PkiError("malformed-pem", "no trusted CA certificate given");
     }
-    trustedCas.forEach(assertIsCa);
-    const caPublicKeys = trustedCas.map((ca) => new NodeX509(certificateDer(ca)).publicKey);
+    for (const ca of cas) if (!isCa(ca)) assertIsCa(ca.cert);
+    const caPublicKeys = cas.map((ca) => nativeOf(ca).publicKey);
 
-    const [certificate] = certificatesFromPem(material.certPem);
-    const key = privateKeyFromPem(material.keyPem);
-    assertKeyMatchesCertificate(key, certificate!);
+    const [leaf] = certEntriesFromPem(material.certPem);
+    checkKeyMatches(material.keyPem, leaf!);
 
-    const leaf = new NodeX509(certificateDer(certificate!));
-    const issuerIndex = caPublicKeys.findIndex((k) => leaf.verify(k));
+    const issuerIndex = cas.findIndex((ca) => isSignedBy(leaf!, ca));
     if (issuerIndex < 0) {
       throw new PkiError(
         "untrusted-certificate",
@@ -117,7 +237,7 @@ export class ClusterTlsState {
       );
     }
 
-    const accepted = material.accepted ?? [fingerprint(certificateDer(certificate!))];
+    const accepted = material.accepted ?? [leaf!.fingerprint];
     for (const fp of accepted) {
       if (!isFingerprint(fp)) {
         throw new PkiError(
@@ -127,8 +247,8 @@ export class ClusterTlsState {
       }
     }
 
-    const serverName = material.serverName ?? nameOf(certificate!);
-    if (serverName === undefined || !certificateHasName(certificate!, serverName)) {
+    const serverName = material.serverName ?? defaultNameOf(leaf!);
+    if (serverName === undefined || !hasName(leaf!, serverName)) {
       throw new PkiError(
         "malformed-certificate",
         "this node's certificate does not carry the cluster name as DNS SAN or CN",
@@ -136,14 +256,41 @@ export class ClusterTlsState {
     }
 
     return new ClusterTlsState({
-      trustedCas,
+      trustedCas: cas.map((ca) => ca.cert),
       caPublicKeys,
-      certificate: certificate!,
-      issuer: trustedCas[issuerIndex]!,
+      certificate: leaf!.cert,
+      issuer: cas[issuerIndex]!.cert,
       keyPem: material.keyPem,
       accepted: new Set(accepted),
       serverName,
     });
+  }
+
+  /**
+   * Does ahead of time the certificate work a later {@link fromPem} with these
+   * certificates would do (parsing, the CA check, the issuer's signature, the name), so
+   * that it then costs lookups. A joining node runs it on the certificates the cluster
+   * presented while it waits for the enrollment reply, which carries the same ones.
+   * Never throws: certificates that fail a check are simply checked again (and refused)
+   * by `fromPem`.
+   */
+  static prepare(certs: {
+    trustedCaPems: readonly string[];
+    certPem: string;
+    serverName?: string;
+  }): void {
+    try {
+      const cas = certs.trustedCaPems.flatMap((pem) => certEntriesFromPem(pem));
+      for (const ca of cas) {
+        if (isCa(ca)) nativeOf(ca);
+      }
+      const [leaf] = certEntriesFromPem(certs.certPem);
+      for (const ca of cas) if (isCa(ca) && isSignedBy(leaf!, ca)) break;
+      const name = certs.serverName ?? defaultNameOf(leaf!);
+      if (name !== undefined) hasName(leaf!, name);
+    } catch {
+      // fromPem reports it.
+    }
   }
 
   /**
@@ -154,10 +301,11 @@ export class ClusterTlsState {
    * would refuse the new one (and never learn of it). Throws PkiError like fromPem.
    */
   withClientIdentity(certPem: string, keyPem: string): ClusterTlsState {
-    const [cert] = certificatesFromPem(certPem);
-    assertKeyMatchesCertificate(privateKeyFromPem(keyPem), cert!);
-    const der = certificateDer(cert!);
-    const issuer = this.trustedCas.find((_, i) => new NodeX509(der).verify(this.#caPublicKeys[i]!));
+    const [cert] = certEntriesFromPem(certPem);
+    checkKeyMatches(keyPem, cert!);
+    const issuer = this.trustedCas
+      .map((ca) => certEntry(certificateDer(ca)))
+      .find((ca) => isSignedBy(cert!, ca));
     if (!issuer) {
       throw new PkiError(
         "untrusted-certificate",
@@ -166,9 +314,9 @@ export class ClusterTlsState {
     }
     const next = ClusterTlsState.fromPem(this.material());
     next.#client = {
-      chainPem: certificatesToPem([cert!, issuer]),
+      chainPem: certificatesToPem([cert!.cert, issuer.cert]),
       keyPem,
-      fingerprint: fingerprint(der),
+      fingerprint: cert!.fingerprint,
     };
     return next;
   }
@@ -205,6 +353,25 @@ export class ClusterTlsState {
   /** What this node presents: its certificate followed by its issuing CA, PEM. */
   get chainPem(): string {
     return certificatesToPem([this.certificate, this.issuer]);
+  }
+
+  /**
+   * True when `other` presents, trusts and accepts exactly what this state does, as a
+   * server and as a client: swapping one for the other changes nothing on the wire.
+   */
+  sameAs(other: ClusterTlsState): boolean {
+    if (other === this) return true;
+    return (
+      this.fingerprint === other.fingerprint &&
+      this.#keyPem === other.#keyPem &&
+      this.serverName === other.serverName &&
+      this.trustedCaPem === other.trustedCaPem &&
+      this.chainPem === other.chainPem &&
+      this.accepted.size === other.accepted.size &&
+      [...this.accepted].every((fp) => other.accepted.has(fp)) &&
+      this.#client?.chainPem === other.#client?.chainPem &&
+      this.#client?.keyPem === other.#client?.keyPem
+    );
   }
 
   /** True when a peer certificate with this fingerprint is in the accepted set. */
@@ -272,9 +439,15 @@ export class ClusterTlsState {
    */
   clientOptions(): tls.ConnectionOptions {
     const accepted = this.accepted;
-    return {
+    const contextOptions: tls.SecureContextOptions = {
       ...this.secureContextOptions(),
       ...(this.#client ? { cert: this.#client.chainPem, key: this.#client.keyPem } : {}),
+    };
+    this.#clientContext ??= createSecureContext(contextOptions);
+    return {
+      ...contextOptions,
+      // Node uses this context and ignores the PEM fields above, which stay for readers.
+      secureContext: this.#clientContext,
       servername: this.serverName,
       rejectUnauthorized: true,
       ALPNProtocols: [CLUSTER_ALPN],
