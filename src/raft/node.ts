@@ -367,6 +367,13 @@ class RaftNodeImpl implements RaftNode {
       // A snapshot from the leader: keep the file first, so that the log can be dropped.
       await this.opts.storage.snapshots.save(rd.snapshot.meta, rd.snapshot.data);
     }
+    // A member added by this Ready gets its link before the messages to it are sent: the
+    // leader's first append to a new nonvoter goes out now, instead of being dropped for
+    // want of a link and waiting for the next heartbeat. Links are only added here;
+    // removals wait for afterAdvance, after the messages that tell a peer of its removal.
+    if (rd.entries.some((e) => e.type === "conf")) {
+      this.transport.setPeers({ ...this.peerAddrs(), ...this.core.status().conf.addrs });
+    }
     // A leader's appends and heartbeats may leave before its own fsync, so that its disk
     // write overlaps the followers' (thesis §10.2.1; the rule is in early-send.ts).
     let late = rd.messages;

@@ -39,6 +39,16 @@ const BACKOFF_MIN_MS = 20;
 const BACKOFF_MAX_MS = 2000;
 /** A stream that lived this long before failing resets the backoff. */
 const STABLE_STREAM_MS = 2000;
+/** How long a stream arriving before Raft is attached waits for it. */
+const ATTACH_WAIT_MS = 5000;
+/**
+ * Batches of a stream that failed young (connection refused, the peer's Raft not running
+ * yet) are sent again on the next stream if they are at most this old: Raft tolerates
+ * duplicates, and the first append to a node that has just joined is then not lost.
+ */
+const RESEND_WITHIN_MS = 1000;
+/** At most this many batches are kept for re-sending. */
+const RESEND_MAX_BATCHES = 16;
 
 /**
  * `it.next()`, or "done" as soon as `signal` aborts. The abort listener lives for one call
@@ -95,6 +105,29 @@ export function createRaftInbound(
   const maxSnapshot = opts.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT;
   let sink: RaftTransportSink | undefined;
   const active = new Set<AbortController>();
+  // A node's cluster port listens before its Raft node is attached (a joining node's port
+  // comes up first): a peer's stream that arrives in between waits for the attach, briefly,
+  // instead of failing and leaving the peer to retry after its next heartbeat.
+  let attached: { promise: Promise<void>; resolve: () => void } | undefined;
+  const sinkWithin = async (ms: number): Promise<RaftTransportSink | undefined> => {
+    if (sink) return sink;
+    if (!attached) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      attached = { promise, resolve };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      attached.promise,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    return sink;
+  };
 
   const decode = (batch: RaftBatch): Message[] => {
     const out: Message[] = [];
@@ -137,7 +170,7 @@ export function createRaftInbound(
         for (;;) {
           const r = await nextOrAbort(it, stop.signal);
           if (r.done) break;
-          const target = sink;
+          const target = sink ?? (await sinkWithin(ATTACH_WAIT_MS));
           if (!target) throw new ConnectError("raft is not running on this node", Code.Unavailable);
           for (const m of decode(r.value)) target.receive(m);
         }
@@ -182,7 +215,7 @@ export function createRaftInbound(
       }
       if (m.type !== "snap")
         throw new ConnectError("snapshot header is not a snap message", Code.InvalidArgument);
-      const target = sink;
+      const target = sink ?? (await sinkWithin(ATTACH_WAIT_MS));
       if (!target) throw new ConnectError("raft is not running on this node", Code.Unavailable);
       log.info({ from: m.from, index: m.snapshot?.meta.index, bytes: size }, "received snapshot");
       target.receive(m);
@@ -193,7 +226,12 @@ export function createRaftInbound(
     impl,
     attach(s) {
       sink = s;
-      if (!s) for (const a of active) a.abort();
+      if (s) {
+        attached?.resolve();
+        attached = undefined;
+      } else {
+        for (const a of active) a.abort();
+      }
     },
   };
 }
@@ -296,6 +334,9 @@ class PeerLink {
   private readonly abort = new AbortController();
   private snapshotInFlight = false;
   private closed = false;
+  /** Batches given to a young stream, which may not have reached the peer. */
+  private unsure: { batch: RaftBatch; at: number }[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: NodeId,
@@ -324,13 +365,26 @@ class PeerLink {
       this.sink.unreachable(this.id);
       return;
     }
-    st.queue.push(create(RaftBatchSchema, { messages: messages.map(messageToWire) }));
+    const batch = create(RaftBatchSchema, { messages: messages.map(messageToWire) });
+    st.queue.push(batch);
+    const now = performance.now();
+    if (now - st.since < STABLE_STREAM_MS) {
+      this.unsure.push({ batch, at: now });
+      if (this.unsure.length > RESEND_MAX_BATCHES) this.unsure.shift();
+    }
   }
 
   private open(): void {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
     const queue = new AsyncQueue<RaftBatch>();
     const since = performance.now();
     this.state = { t: "open", queue, since };
+    // What a failed young stream carried goes first, if still fresh.
+    this.unsure = this.unsure.filter((u) => since - u.at <= RESEND_WITHIN_MS);
+    for (const u of this.unsure) queue.push(u.batch);
     this.client.stream(queue, { signal: this.abort.signal }).then(
       () => this.onStreamEnd(queue, since, undefined),
       (err: unknown) => this.onStreamEnd(queue, since, err),
@@ -350,6 +404,18 @@ class PeerLink {
       const wait = this.backoffMs / 2 + randomInt(0, Math.max(1, Math.floor(this.backoffMs / 2)));
       this.state = { t: "backoff", until: performance.now() + wait };
       const e = ConnectError.from(err ?? new Error("stream ended"));
+      if (lived < STABLE_STREAM_MS && e.code === Code.Unavailable && this.unsure.length > 0) {
+        // The peer may not have got them (its port was not up yet, or its Raft was not
+        // running): reopen after the backoff and send them again, without waiting for
+        // Raft's next message to this peer (a heartbeat, up to a heartbeat interval away).
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (!this.closed && this.state.t === "backoff") this.open();
+        }, wait);
+        this.retryTimer.unref();
+      } else {
+        this.unsure = [];
+      }
       if (
         e.code === Code.PermissionDenied ||
         e.code === Code.Unauthenticated ||
@@ -410,6 +476,8 @@ class PeerLink {
 
   close(): void {
     this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.unsure = [];
     if (this.state.t === "open") this.state.queue.end(true);
     this.abort.abort();
   }
