@@ -3,10 +3,14 @@
  * 127.0.0.1 with production Raft timing (heartbeat 100 ms, election 1000 ms).
  *
  * - rotate: from the RotateCert call on the leader's admin socket until every node serves
- *   the new leaf AND refuses the old certificate (each node's cluster port probed with
- *   both, in parallel, in a tight loop). Median of `--rounds` rotations.
+ *   the new leaf AND refuses the old certificate. Each node is probed in its own tight
+ *   loop, all in parallel: one fresh TLS connection presenting the old certificate, whose
+ *   handshake shows the leaf the node serves and whose Health.Check shows whether the node
+ *   still accepts the old one. A node that is done is probed no more (a finished rotation
+ *   does not undo itself), so the probes load the machine the nodes share as little as
+ *   they can. Median of `--rounds` rotations.
  * - evict: from the RemoveNode call until every remaining node refuses the evicted node's
- *   own certificate (read from its home before the call).
+ *   own certificate (read from its home before the call), probed the same way.
  *
  * Baseline measured in the same run: one HealthService.Check round trip on an open
  * session (median of 50). The ratios are against the issue's goals (rotation <= 300 ms on
@@ -15,6 +19,7 @@
  * Run: npm run bench:rotation [-- --rounds 5]
  * Output: a table, and as the last line one JSON object.
  */
+import { connect as http2Connect } from "node:http2";
 import { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -24,10 +29,7 @@ import {
   agreedLeader,
   Cluster,
   derFingerprint,
-  isRefusal,
-  probeHealth,
   readTlsDir,
-  servedLeaf,
   type TlsFiles,
   upWithEnv,
 } from "../test/e2e/harness.js";
@@ -74,13 +76,76 @@ async function healthRoundTripMs(addr: string, material: TlsFiles): Promise<numb
   }
 }
 
-/** Polls until `done()` holds; returns when it did. Fails after 30 s. */
-async function until(done: () => Promise<boolean>, what: string): Promise<number> {
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    if (await done()) return performance.now();
-    if (performance.now() > deadline) throw new Error(`${what} did not happen within 30 s`);
+const HEALTH_CHECK_PATH = `/${HealthService.typeName}/${HealthService.method.check.name}`;
+
+/**
+ * One probe of a cluster port on one fresh connection presenting `client`: the leaf the
+ * node serves (from the handshake) and whether it refused the client's certificate (the
+ * gate's permission_denied or unauthenticated on Health.Check, the codes `isRefusal` in
+ * the e2e harness accepts).
+ */
+async function probe(addr: string, client: TlsFiles): Promise<{ leaf: string; refused: boolean }> {
+  const session = http2Connect(`https://${addr}`, {
+    cert: client.certPem,
+    key: client.keyPem,
+    rejectUnauthorized: false,
+  });
+  // A reset after the handshake (the node closing a refused session) must not go unheard.
+  let failed: ((err: Error) => void) | undefined;
+  session.on("error", (err) => failed?.(err));
+  try {
+    const leaf = await new Promise<string>((resolve, reject) => {
+      failed = reject;
+      session.once("connect", () => {
+        const socket = session.socket as import("node:tls").TLSSocket;
+        resolve(derFingerprint(socket.getPeerCertificate().raw));
+      });
+    });
+    const status = await new Promise<string>((resolve, reject) => {
+      failed = reject;
+      const req = session.request({
+        ":method": "POST",
+        ":path": HEALTH_CHECK_PATH,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      let grpcStatus = "";
+      req.on("response", (h) => {
+        grpcStatus = String(h["grpc-status"] ?? grpcStatus);
+      });
+      req.on("trailers", (h) => {
+        grpcStatus = String(h["grpc-status"] ?? grpcStatus);
+      });
+      req.on("data", () => undefined);
+      req.once("error", reject);
+      req.once("close", () => resolve(grpcStatus));
+      req.end(Buffer.alloc(5)); // one empty, uncompressed gRPC message
+    });
+    // 7 = permission_denied, 16 = unauthenticated: the gate's two refusals.
+    return { leaf, refused: status === "7" || status === "16" };
+  } finally {
+    session.destroy();
   }
+}
+
+/** Probes every address in its own loop until `done` holds for it; resolves when all did. */
+async function untilEach(
+  addrs: readonly string[],
+  client: TlsFiles,
+  done: (p: { leaf: string; refused: boolean }) => boolean,
+  what: string,
+): Promise<number> {
+  const deadline = performance.now() + 30_000;
+  await Promise.all(
+    addrs.map(async (addr) => {
+      for (;;) {
+        const p = await probe(addr, client).catch(() => undefined);
+        if (p && done(p)) return;
+        if (performance.now() > deadline) throw new Error(`${what} did not happen within 30 s`);
+      }
+    }),
+  );
+  return performance.now();
 }
 
 interface SizeResult {
@@ -130,16 +195,12 @@ async function runSize(n: number): Promise<SizeResult> {
           );
         }
         const tStream = performance.now();
-        const tEnd = await until(async () => {
-          const ok = await Promise.all(
-            names.map(async (name) => {
-              const addr = addrs.get(name)!;
-              const [leaf, probe] = await Promise.all([servedLeaf(addr), probeHealth(addr, old)]);
-              return derFingerprint(leaf) === newFp && isRefusal(probe);
-            }),
-          );
-          return ok.every(Boolean);
-        }, "every node serving the new leaf and refusing the old one");
+        const tEnd = await untilEach(
+          names.map((name) => addrs.get(name)!),
+          old,
+          (p) => p.leaf === newFp && p.refused,
+          "every node serving the new leaf and refusing the old one",
+        );
         rotate.push(tEnd - t0);
         stream.push(tStream - t0);
       }
@@ -155,12 +216,15 @@ async function runSize(n: number): Promise<SizeResult> {
         }
         return performance.now();
       })();
-      const tRefused = await until(async () => {
-        const probes = await Promise.all(
-          remaining.map((x) => probeHealth(addrs.get(x)!, victimTls)),
-        );
-        return probes.every(isRefusal);
-      }, `every remaining node refusing ${victim}`);
+      // If the probes fail first, the cluster is cleaned up below; this must not crash the
+      // process before that (it is awaited, and so reported, on the way that succeeds).
+      removal.catch(() => undefined);
+      const tRefused = await untilEach(
+        remaining.map((x) => addrs.get(x)!),
+        victimTls,
+        (p) => p.refused,
+        `every remaining node refusing ${victim}`,
+      );
       const tStream = await removal;
       return {
         nodes: n,

@@ -1,6 +1,6 @@
 import { readFile, rm } from "node:fs/promises";
 import { checkServerIdentity } from "node:tls";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -21,6 +21,7 @@ import { peerIdentityKey } from "../cluster/port/peer-identity.js";
 import { type ClusterPortServer, createClusterPortServer } from "../cluster/port/server.js";
 import { writeTlsFiles } from "../cluster/tls/tls-files.js";
 import { ClusterTlsState } from "../cluster/tls/tls-state.js";
+import { ConfigCommandSchema } from "../gen/gastrolog/v1/config_pb.js";
 import {
   type EnrollRequest,
   type EnrollResponseSchema,
@@ -34,7 +35,7 @@ import type { Logger } from "../log.js";
 import { clusterServerName } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { hashJoinSecret, JOIN_SECRET_BYTES, parseJoinToken } from "../pki/join-token.js";
-import { certificatesFromPem } from "../pki/pem.js";
+import { parsePemBlocks } from "../pki/pem.js";
 import { createRaftNode, type RaftFsm, type RaftNode, type RaftNodeStats } from "../raft/node.js";
 import { RaftNodeError } from "../raft/node-errors.js";
 import { createRaftStorage } from "../raft/storage/index.js";
@@ -87,6 +88,19 @@ const HEALTH_TIMEOUT_MS = 1000;
 /** Forwarded calls to the leader give up after this long. */
 const FORWARD_TIMEOUT_MS = 10_000;
 const FORWARDED_SOURCE_HEADER = "x-gastrolog-enroll-source";
+/**
+ * How long the leader holds the acknowledgements of a rotation while members are still
+ * missing before it commits the ones it has (see {@link ClusterNode.holdAck}). Only a
+ * rotation held open by a slow or absent member waits for it; when every member answers,
+ * the last ack ends the hold.
+ */
+const ACK_HOLD_MS = 1000;
+
+/** An AckRotation the leader holds until it can commit it with the others. */
+interface HeldAck {
+  readonly bytes: Uint8Array;
+  readonly waiters: { resolve: (r: FsmResult) => void; reject: (err: unknown) => void }[];
+}
 
 /**
  * One member of a gastrolog cluster: the config FSM replicated by Raft, the mTLS cluster
@@ -115,6 +129,14 @@ export class ClusterNode {
   private inbound: ReturnType<typeof createRaftInbound> | undefined;
   private syncing = false;
   private readonly refusals = new Map<string, number>();
+  /** Leader: acks of the rotation to `fingerprint`, by member id, not yet proposed. */
+  private heldAcks:
+    | { fingerprint: string; acks: Map<string, HeldAck>; timer: NodeJS.Timeout | undefined }
+    | undefined;
+  /** Leader: the rotation whose acks were already held once for a missing member. */
+  private ackHoldExpired = "";
+  /** Leader: the FinishRotation in flight, so that it is proposed once. */
+  private finishing: { fingerprint: string; done: Promise<void> } | undefined;
 
   private constructor(opts: ClusterNodeOptions, port: ClusterPortServer) {
     this.opts = opts;
@@ -212,7 +234,7 @@ export class ClusterNode {
       dial,
       logger: this.log,
       onRefused: (peer, err) => this.onRefusedByPeer(peer, err),
-      onBehind: () => void this.syncTlsIfStalled(true),
+      onBehind: (peer) => void this.syncTlsIfStalled(true, peer),
     });
     this.raftNode = await createRaftNode({
       id: this.id,
@@ -233,14 +255,23 @@ export class ClusterNode {
       if (ev.type === "tls" || ev.type === "restored" || ev.type === "cluster") {
         this.onTlsMaybeChanged();
       }
-      // An ack may have been the last one: let the leader finish the rotation right away.
-      if (ev.type === "tls" || ev.type === "nodes") this.kickReconcile();
+      // An ack may have been the last one, or a member may have gone: let the leader
+      // finish the rotation right away.
+      if (ev.type === "tls" || ev.type === "nodes") {
+        this.flushAcksIfComplete();
+        this.kickReconcile();
+      }
       if (ev.type === "tokens") void this.dropStaleJoinTokenFile();
     });
     this.raftNode.events.on("removed", () =>
       this.markRemoved("this node was removed from the cluster"),
     );
-    this.raftNode.events.on("leader", () => this.kickReconcile());
+    this.raftNode.events.on("leader", () => {
+      // Acks held by a leader that lost its post fail now, and their members retry with
+      // the new one, instead of at the end of the hold.
+      if (!this.raftNode?.leader().self) this.flushAcks(false);
+      this.kickReconcile();
+    });
     this.raftNode.events.on("membership", () => this.kickReconcile());
     this.reconcileTimer = setInterval(() => {
       this.kickReconcile();
@@ -330,6 +361,17 @@ export class ClusterNode {
 
   private async applyLocal(bytes: Uint8Array): Promise<FsmResult> {
     this.ensureMember();
+    const command = this.raftNode?.leader().self ? rotationCommandOf(bytes) : undefined;
+    if (command) {
+      if (command.kind === "ack") return this.holdAck(command, bytes);
+      // A finish (forced, or from another node) goes behind the acks held so far, so that
+      // the members they come from are not left behind.
+      this.flushAcks(false);
+    }
+    return this.applyNow(bytes);
+  }
+
+  private async applyNow(bytes: Uint8Array): Promise<FsmResult> {
     try {
       const r = await this.raft().apply(bytes, { timeoutMs: FORWARD_TIMEOUT_MS });
       return r.response as FsmResult;
@@ -662,12 +704,7 @@ export class ClusterNode {
     const rotation = this.fsm.tls()?.rotation;
     if (rotation && rotation.pending.length === 0) {
       // Every member presents the new certificate: stop accepting the old one.
-      const r = await this.propose(
-        { kind: "finishRotation", fingerprint: rotation.newFingerprint },
-        ACTOR_SYSTEM,
-      );
-      if (r.ok)
-        this.log.info({ fingerprint: rotation.newFingerprint }, "certificate rotation finished");
+      await this.proposeFinish(rotation.newFingerprint);
     }
     const conf = raft.stats().conf;
     const recorded = new Set(this.fsm.nodes().map((n) => n.id));
@@ -711,6 +748,114 @@ export class ClusterNode {
     if (!r.ok) this.log.warn({ nodeId, message: r.message }, "recording suffrage failed");
   }
 
+  // ---- rotation acknowledgements and the finish, on the leader ----
+
+  /**
+   * The leader's side of AckRotation (a member's own, forwarded, or this node's). Each
+   * ack committed on its own would cost one Raft round per member, one after the other,
+   * and the finish one more. Instead the leader holds the acks of the rotation in flight
+   * until every pending member has sent one, then proposes them and the FinishRotation
+   * together, in one batch: one round. Nothing is decided here: the acks and the finish go
+   * through the config store like any command, and it refuses a finish unless every
+   * current member's ack was applied before it. A member that is slow or down delays the
+   * others' acks by at most {@link ACK_HOLD_MS} (once per rotation), so that status then
+   * names just the members still missing.
+   */
+  private holdAck(ack: { nodeId: string; fingerprint: string }, bytes: Uint8Array) {
+    const rotation = this.fsm.tls()?.rotation;
+    if (
+      !rotation ||
+      rotation.newFingerprint !== ack.fingerprint ||
+      !rotation.pending.includes(ack.nodeId)
+    ) {
+      return this.applyNow(bytes);
+    }
+    if (this.heldAcks && this.heldAcks.fingerprint !== ack.fingerprint) this.flushAcks(false);
+    if (!this.heldAcks) {
+      this.heldAcks = { fingerprint: ack.fingerprint, acks: new Map(), timer: undefined };
+    }
+    const held = this.heldAcks;
+    return new Promise<FsmResult>((resolve, reject) => {
+      const entry = held.acks.get(ack.nodeId) ?? { bytes, waiters: [] };
+      entry.waiters.push({ resolve, reject });
+      held.acks.set(ack.nodeId, entry);
+      if (this.flushAcksIfComplete() || this.heldAcks !== held) return;
+      if (this.ackHoldExpired === ack.fingerprint) {
+        // This rotation already waited once for a member that is slow or down.
+        this.flushAcks(false);
+      } else if (!held.timer) {
+        held.timer = setTimeout(() => {
+          this.ackHoldExpired = ack.fingerprint;
+          this.flushAcks(false);
+        }, ACK_HOLD_MS);
+        held.timer.unref();
+      }
+    });
+  }
+
+  /**
+   * Proposes the held acks and the finish once they cover every pending member; true when
+   * it did.
+   */
+  private flushAcksIfComplete(): boolean {
+    const held = this.heldAcks;
+    if (!held) return false;
+    const rotation = this.fsm.tls()?.rotation;
+    if (!rotation || rotation.newFingerprint !== held.fingerprint) {
+      // The rotation finished or was replaced: let the store judge what is held.
+      this.flushAcks(false);
+      return false;
+    }
+    if (!rotation.pending.every((id) => held.acks.has(id))) return false;
+    this.log.info(
+      { fingerprint: held.fingerprint, acks: held.acks.size },
+      "every member presents the new certificate; committing the acks and the finish together",
+    );
+    this.flushAcks(true);
+    return true;
+  }
+
+  /**
+   * Proposes every held ack, and with `finish` the FinishRotation right behind them. All
+   * are proposed in the same turn, so Raft appends, persists and commits them together,
+   * and applies the acks before the finish.
+   */
+  private flushAcks(finish: boolean): void {
+    const held = this.heldAcks;
+    if (!held) return;
+    this.heldAcks = undefined;
+    if (held.timer) clearTimeout(held.timer);
+    for (const { bytes, waiters } of held.acks.values()) {
+      this.applyNow(bytes).then(
+        (r) => {
+          for (const w of waiters) w.resolve(r);
+        },
+        (err) => {
+          for (const w of waiters) w.reject(err);
+        },
+      );
+    }
+    if (finish) void this.proposeFinish(held.fingerprint);
+  }
+
+  /** Proposes FinishRotation once per rotation; resolves when it was applied or refused. */
+  private proposeFinish(fingerprint: string): Promise<void> {
+    if (this.finishing?.fingerprint === fingerprint) return this.finishing.done;
+    const done = this.applyNow(this.encode({ kind: "finishRotation", fingerprint }, ACTOR_SYSTEM))
+      .then((r) => {
+        if (r.ok) this.log.info({ fingerprint }, "certificate rotation finished");
+        else this.log.debug({ fingerprint, message: r.message }, "rotation not finished yet");
+      })
+      .catch((err) =>
+        this.log.debug({ err: (err as Error).message }, "proposing the rotation finish failed"),
+      )
+      .finally(() => {
+        if (this.finishing?.fingerprint === fingerprint) this.finishing = undefined;
+      });
+    this.finishing = { fingerprint, done };
+    return done;
+  }
+
   // ---- TLS from the config store ----
 
   /** Rebuilds the cluster port's TLS state and the files on disk when the store's changed. */
@@ -724,7 +869,12 @@ export class ClusterNode {
       material.trustedCaCertsPem,
       material.acceptedFingerprints,
     )}|${previous?.fingerprint ?? ""}`;
-    if (key === this.tlsKey) return;
+    if (key === this.tlsKey) {
+      // Already in force, e.g. caught up from a peer before this entry arrived: the ack
+      // is due now, not at the next periodic pass.
+      this.ackRotationIfNeeded();
+      return;
+    }
     let next: ClusterTlsState;
     try {
       next = ClusterTlsState.fromPem({
@@ -752,9 +902,13 @@ export class ClusterNode {
   /** Installs a TLS state on the cluster port (hot reload) and rewrites the files. */
   private adoptTls(next: ClusterTlsState, key: string): void {
     this.tlsKey = key;
-    const swap = this.port.swapTls(next);
-    if (swap.closedSessions > 0) {
-      this.log.info({ closed: swap.closedSessions }, "closed sessions no longer accepted");
+    try {
+      const swap = this.port.swapTls(next);
+      if (swap.closedSessions > 0) {
+        this.log.info({ closed: swap.closedSessions }, "closed sessions no longer accepted");
+      }
+    } catch (err) {
+      this.completeFailedSwap(next, err);
     }
     this.tlsWrite = this.tlsWrite
       .then(() => writeTlsFiles(this.opts.paths.home, next))
@@ -762,25 +916,47 @@ export class ClusterNode {
   }
 
   /**
+   * The cluster port threw part-way through a swap. It has then set the new state (new
+   * connections get it, and the gate judges every request by it) but may not have told
+   * every stale session to go away nor rebuilt its peer clients. The second would leave
+   * this node dialling out with credentials the others may refuse, and after a finish it
+   * would take their refusals for its own removal. Seen in practice: a session destroyed
+   * but not yet closed has no socket, and the port's session sweep reads it (the fix
+   * belongs in the port: skip such sessions). Rebuild the peer clients here.
+   */
+  private completeFailedSwap(next: ClusterTlsState, err: unknown): void {
+    this.log.error(
+      { err: (err as Error).message },
+      "swapping the cluster TLS state failed part-way; rebuilding the peer clients",
+    );
+    // Only once the port holds the new state: a swap that failed before that changed
+    // nothing, and the peer clients must not run ahead of the server side.
+    if (this.port.tls() === next) this.port.peers.swap(next);
+  }
+
+  /**
    * Tells the leader that this node presents the new certificate of the rotation in
    * flight (AckRotation). Idempotent; retried by the periodic pass until recorded.
    */
-  private ackRotationIfNeeded(): void {
+  private ackRotationIfNeeded(caughtUp?: string): void {
+    if (this.acking || this.removedNotice) return;
     const rotation = this.fsm.tls()?.rotation;
-    if (!rotation || this.acking || this.removedNotice) return;
-    if (rotation.ackedBy.includes(this.id) || !rotation.pending.includes(this.id)) return;
-    if (this.port.tls().fingerprint !== rotation.newFingerprint) return;
+    let fingerprint: string;
+    if (rotation) {
+      if (rotation.ackedBy.includes(this.id) || !rotation.pending.includes(this.id)) return;
+      fingerprint = rotation.newFingerprint;
+    } else if (caughtUp) {
+      // Caught up from a peer before this node's store applied the begin: the leader's
+      // store judges the ack against the rotation in flight there.
+      fingerprint = caughtUp;
+    } else {
+      return;
+    }
+    if (this.port.tls().fingerprint !== fingerprint) return;
     this.acking = true;
-    void this.propose(
-      { kind: "ackRotation", nodeId: this.id, fingerprint: rotation.newFingerprint },
-      `node:${this.id}`,
-    )
+    void this.propose({ kind: "ackRotation", nodeId: this.id, fingerprint }, `node:${this.id}`)
       .then((r) => {
-        if (r.ok)
-          this.log.info(
-            { fingerprint: rotation.newFingerprint },
-            "acknowledged certificate rotation",
-          );
+        if (r.ok) this.log.info({ fingerprint }, "acknowledged certificate rotation");
       })
       .catch((err) =>
         this.log.debug(
@@ -799,7 +975,7 @@ export class ClusterNode {
    * the old certificate, so peers presenting the new one cannot reach it, and it would
    * never receive the log entries that tell it about the new one.
    */
-  private async syncTlsIfStalled(behind = false): Promise<void> {
+  private async syncTlsIfStalled(behind = false, from?: string): Promise<void> {
     const raft = this.raftNode;
     if (!raft || this.removedNotice || this.stopped || this.syncing) return;
     const stats = raft.stats();
@@ -817,7 +993,12 @@ export class ClusterNode {
     if (!stalled) return;
     this.syncing = true;
     try {
-      for (const [id, addr] of Object.entries(stats.conf.addrs)) {
+      // The peer whose certificate this node could not verify has newer material: ask it
+      // first.
+      const peers = Object.entries(stats.conf.addrs).sort(
+        ([a], [b]) => Number(b === from) - Number(a === from),
+      );
+      for (const [id, addr] of peers) {
         if (id === this.id) continue;
         const session = catchUpSession(this.port.tls(), addr);
         try {
@@ -833,7 +1014,8 @@ export class ClusterNode {
           // previous one), as every member does until the finish.
           const keepMine = res.acceptedFingerprints.includes(mine.fingerprint);
           const fullKey = `${key}|${keepMine ? mine.fingerprint : ""}`;
-          if (fullKey === this.tlsKey) return;
+          // That peer is no further than this node: another may be.
+          if (fullKey === this.tlsKey) continue;
           let next = ClusterTlsState.fromPem({
             trustedCaPems: res.trustedCaPems,
             certPem: res.certPem,
@@ -850,6 +1032,9 @@ export class ClusterNode {
             "caught up TLS material from a peer",
           );
           this.adoptTls(next, fullKey);
+          // Mid-rotation (the peer still accepts this node's certificate): acknowledge
+          // now, not once Raft has brought this node's store the begin.
+          this.ackRotationIfNeeded(keepMine ? next.fingerprint : undefined);
           return;
         } catch (err) {
           const e = ConnectError.from(err);
@@ -1000,6 +1185,7 @@ export class ClusterNode {
     this.stopped = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    this.flushAcks(false);
     await this.raftNode?.shutdown();
     this.inbound?.attach(undefined);
     await this.port.close();
@@ -1048,11 +1234,34 @@ function tlsMaterialKey(
     .join(",")}|${[...accepted].sort().join(",")}`;
 }
 
-/** Fingerprints of every certificate in a PEM bundle, comma-joined. */
+/**
+ * Fingerprints of every certificate in a PEM bundle, comma-joined. Hashes the DER of each
+ * block without parsing it as X.509: this runs on every TLS-related change of the store
+ * (each rotation ack included), and ClusterTlsState.fromPem does the real checks.
+ */
 function fingerprintOfPem(pem: string): string {
-  return certificatesFromPem(pem)
-    .map((c) => fingerprint(c))
+  return parsePemBlocks(pem)
+    .filter((b) => b.label === "CERTIFICATE")
+    .map((b) => fingerprint(b.der))
     .join(",");
+}
+
+/**
+ * An encoded AckRotation (its member and fingerprint) or FinishRotation; undefined for
+ * any other command, or bytes that do not decode.
+ */
+function rotationCommandOf(
+  bytes: Uint8Array,
+): { kind: "ack"; nodeId: string; fingerprint: string } | { kind: "finish" } | undefined {
+  try {
+    const k = fromBinary(ConfigCommandSchema, bytes).kind;
+    if (k.case === "ackRotation") {
+      return { kind: "ack", nodeId: k.value.nodeId, fingerprint: k.value.fingerprint };
+    }
+    return k.case === "finishRotation" ? { kind: "finish" } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The one message every token failure gets: it never says which part was wrong. */

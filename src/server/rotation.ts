@@ -288,12 +288,16 @@ export async function removeNode(
   // node, and drops it from Raft if this call dies half-way. (2) Take it out of Raft: from
   // the moment that change is appended, the leader replicates nothing more to it.
   // (3) Only then begin the rotation, so the new key never reaches the evicted node.
+  // The new certificate is issued while the removal commits: it only needs the CA, and it
+  // stays in this process until the begin below, which is appended after the removal.
+  const issuing = issueFromActiveCa(node);
+  issuing.catch(() => undefined);
   progress({ phase: "remove", message: `removing ${who}` });
   accepted(
     await node.propose({ kind: "removeNode", nodeId: id, force: opts.force }, "local-admin"),
   );
   await node.leaderOp("remove-raft", id);
-  const { cert, signer } = await issueFromActiveCa(node);
+  const { cert, signer } = await issuing;
   const beganAt = accepted(
     await node.propose({ kind: "beginRotation", cert: certInput(cert, signer) }, "local-admin"),
   );

@@ -82,6 +82,18 @@ describe("e2e: certificate rotation (issue 6, tests 4-5)", () => {
     assert.equal(shown.rotation, null, "no rotation in flight after the CLI returned");
     assert.equal(afterFinish.certFingerprint, shown.certFingerprint);
 
+    // The leader held the members' acknowledgements and committed them together with the
+    // finish, in one Raft round, instead of one round per member and then the finish.
+    const batched = NAMES.flatMap((n) => c.byName.get(n)!.logs).filter(
+      (l) =>
+        l.fingerprint === shown.certFingerprint &&
+        typeof l.msg === "string" &&
+        l.msg.includes("committing the acks and the finish together"),
+    );
+    assert.equal(batched.length, 1, "one node (the leader) committed the acks with the finish");
+    const acks = batched[0]!.acks as number;
+    assert.ok(acks >= 1 && acks <= NAMES.length, `acks committed with the finish: ${acks}`);
+
     const fresh = await tlsFilesWith(c.homeOf("n1"), shown.certFingerprint);
     for (const n of NAMES) {
       const addr = addrs.get(n)!;
