@@ -172,13 +172,23 @@ class DrainingSessionManager implements NodeHttp2ClientSessionManager {
     headers: http2.OutgoingHttpHeaders,
     options: Omit<http2.ClientSessionRequestOptions, "signal">,
   ): Promise<http2.ClientHttp2Stream> {
-    const stream = await this.#inner.request(method, path, headers, options);
+    // Counted from the start: a call still connecting when drain() runs must not be
+    // aborted as if nothing were in flight.
     this.#open++;
-    stream.once("close", () => {
-      this.#open--;
-      if (this.#draining && this.#open === 0) this.#inner.abort();
-    });
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = await this.#inner.request(method, path, headers, options);
+    } catch (err) {
+      this.#release();
+      throw err;
+    }
+    stream.once("close", () => this.#release());
     return stream;
+  }
+
+  #release(): void {
+    this.#open--;
+    if (this.#draining && this.#open === 0) this.#inner.abort();
   }
 
   notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {

@@ -264,7 +264,10 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
       state = next;
       let closedSessions = 0;
       for (const session of sessions) {
-        const socket = session.socket as TLSSocket;
+        // A session destroyed but not yet closed has no socket any more: nothing to judge,
+        // and it must not stop the swap half-way (the peer clients below still need it).
+        const socket = session.socket as TLSSocket | undefined;
+        if (session.destroyed || socket === undefined) continue;
         const peer = socket.getPeerX509Certificate();
         const local = socket.getX509Certificate();
         const peerGone =
