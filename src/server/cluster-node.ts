@@ -38,7 +38,7 @@ import { hashJoinSecret, JOIN_SECRET_BYTES, parseJoinToken } from "../pki/join-t
 import { parsePemBlocks } from "../pki/pem.js";
 import { createRaftNode, type RaftFsm, type RaftNode, type RaftNodeStats } from "../raft/node.js";
 import { RaftNodeError } from "../raft/node-errors.js";
-import { createRaftStorage } from "../raft/storage/index.js";
+import { createRaftStorage, type RaftStorage } from "../raft/storage/index.js";
 import { createGrpcRaftTransport, createRaftInbound } from "../raft/transport/grpc-transport.js";
 import type { Entry, SnapshotMeta } from "../raft/types.js";
 import { createFailureLimiter, type FailureLimiter } from "./failure-limiter.js";
@@ -69,6 +69,8 @@ export interface ClusterNodeOptions {
   bootstrap: boolean;
   /** Known members' cluster addresses (from enrollment), until Raft's configuration arrives. */
   seedPeers?: Record<string, string>;
+  /** Raft storage already opened on `paths.raftDir` (a joining node opens it early). */
+  storage?: RaftStorage;
   timing: RaftTiming;
   logger: Logger;
 }
@@ -218,7 +220,8 @@ export class ClusterNode {
     this.port.setEnrollHandler((req, ctx) => this.handleEnroll(req, ctx));
     await this.port.listen();
 
-    const storage = await createRaftStorage({ dir: opts.paths.raftDir, logger: this.log });
+    const storage =
+      opts.storage ?? (await createRaftStorage({ dir: opts.paths.raftDir, logger: this.log }));
     const fsm = this.fsm;
     const adapter: RaftFsm = {
       apply: (e: Entry) => fsm.apply(e.data, e.index),

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { randomUUID } from "node:crypto";
 import type { EventEmitter } from "node:events";
+import { rm } from "node:fs/promises";
 import { createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -21,6 +22,7 @@ import {
 import { generateJoinToken, parseJoinToken } from "../pki/join-token.js";
 import { certificatesToPem } from "../pki/pem.js";
 import type { RaftNodeEvents } from "../raft/node.js";
+import { createRaftStorage, type RaftStorage } from "../raft/storage/index.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createAdminRoutes, serveAdminSocket } from "./admin-api.js";
 import { ClusterNode, type RaftTiming } from "./cluster-node.js";
@@ -238,7 +240,7 @@ function startNode(
   ctx: NodeContext,
   nodeId: string,
   nodeName: string,
-  extra: { bootstrap?: boolean; seedPeers?: Record<string, string> } = {},
+  extra: { bootstrap?: boolean; seedPeers?: Record<string, string>; storage?: RaftStorage } = {},
 ): Promise<ClusterNode> {
   return ClusterNode.start({
     paths: ctx.paths,
@@ -251,6 +253,7 @@ function startNode(
     tls: ctx.tls,
     bootstrap: extra.bootstrap ?? false,
     ...(extra.seedPeers ? { seedPeers: extra.seedPeers } : {}),
+    ...(extra.storage ? { storage: extra.storage } : {}),
     timing: timing(),
     logger: ctx.log,
   });
@@ -393,6 +396,19 @@ async function join(
   progress("verified CA", { caFingerprint: token.caHash });
   const nodeId = newNodeId();
   const name = o.name ?? defaultName();
+  // Create the Raft store while the cluster records this node, not after: it costs tens
+  // of milliseconds (an lmdb commit, a rename, a directory fsync). The home has no Raft
+  // directory yet (a leftover one is refused before a join starts), so a join refused from
+  // here until the node starts removes it again and leaves the home as it found it.
+  const storageReady = createRaftStorage({ dir: paths.raftDir, logger: log }).then(
+    (storage) => ({ storage, error: undefined }),
+    (error: unknown) => ({ storage: undefined, error }),
+  );
+  const discardStorage = async () => {
+    const r = await storageReady;
+    await r.storage?.close().catch(() => undefined);
+    await rm(paths.raftDir, { recursive: true, force: true });
+  };
   let res: Awaited<ReturnType<ReturnType<typeof createClient<typeof EnrollService>>["enroll"]>>;
   try {
     const client = createClient(EnrollService, conn.transport);
@@ -420,6 +436,7 @@ async function join(
     });
     res = await reply;
   } catch (err) {
+    await discardStorage();
     const e = ConnectError.from(err);
     if (e.code === Code.Unauthenticated) {
       throw new StartError(
@@ -442,16 +459,26 @@ async function join(
       serverName: clusterServerName(res.clusterId),
     });
   } catch (err) {
+    await discardStorage();
     throw new StartError(`the cluster sent unusable TLS material: ${(err as Error).message}`);
   }
+  const opened = await storageReady;
+  if (!opened.storage) throw opened.error;
   // The leader is already replicating to this node: start it first, and persist its TLS
   // material and identity while it catches up. The home becomes a member once node.json
   // is written (a restart then rejoins with what it holds), so the TLS files go first. A
   // crash before node.json is durable leaves Raft state without node.json, which the next
   // start refuses with a message saying to move the home aside and join again.
-  const joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
-    seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
-  });
+  let joined: ClusterNode;
+  try {
+    joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
+      seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
+      storage: opened.storage,
+    });
+  } catch (err) {
+    await discardStorage();
+    throw err;
+  }
   warmUpSession(joined, joinedVia(target, res.members));
   progress("catching up");
   try {
