@@ -19,7 +19,6 @@ import type { Logger } from "../log.js";
 import { generateJoinToken } from "../pki/join-token.js";
 import { certificatesFromPem } from "../pki/pem.js";
 import { AsyncQueue } from "../raft/transport/async-queue.js";
-import { writeFileAtomic } from "../util/atomic-file.js";
 import { type ClusterNode, fsmCode, toConnectError } from "./cluster-node.js";
 import {
   type Progress,
@@ -173,7 +172,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
           { force: req.force, rotateCa: req.rotateCa, signal: ctx.signal },
           progress,
         ).then(async (token) => {
-          await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, token);
+          if (keepsJoinToken) await node.writeJoinTokenFile(token);
           return "node removed; the cluster certificate and the reusable join token were rotated";
         }),
       );
@@ -308,7 +307,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     },
     async rotateReusableToken() {
       const t = await rotateReusableToken(node);
-      await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, t);
+      if (keepsJoinToken) await node.writeJoinTokenFile(t);
       const id =
         node.fsm.tokens(Date.now()).find((x) => x.kind === "reusable" && !x.revoked)?.id ?? "";
       return { id, token: t };
@@ -329,7 +328,7 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
     rotateCA(req, ctx) {
       return streamOperation((progress) =>
         rotateCa(node, { force: req.force, signal: ctx.signal }, progress).then(async (token) => {
-          await rewriteJoinToken(opts.joinTokenPath, keepsJoinToken, token);
+          if (keepsJoinToken) await node.writeJoinTokenFile(token);
           return "CA rotated; tokens created before this rotation no longer work: create new ones with `gastrolog token create`";
         }),
       );
@@ -348,10 +347,6 @@ export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter
  * Rewrites <home>/join-token on the node that keeps one (the bootstrap node; `keeps` is
  * decided at start, since the node drops the file the moment the old token stops working).
  */
-async function rewriteJoinToken(path: string, keeps: boolean, token: string): Promise<void> {
-  if (keeps) await writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
-}
-
 /**
  * Runs a long operation and streams its progress reports, then one final message with
  * `done` set. A failure ends the stream with the operation's error.

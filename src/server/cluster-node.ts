@@ -41,6 +41,7 @@ import { RaftNodeError } from "../raft/node-errors.js";
 import { createRaftStorage, type RaftStorage } from "../raft/storage/index.js";
 import { createGrpcRaftTransport, createRaftInbound } from "../raft/transport/grpc-transport.js";
 import type { Entry, SnapshotMeta } from "../raft/types.js";
+import { writeFileAtomic } from "../util/atomic-file.js";
 import { createFailureLimiter, type FailureLimiter } from "./failure-limiter.js";
 import type { HomePaths } from "./home.js";
 
@@ -264,7 +265,11 @@ export class ClusterNode {
         this.flushAcksIfComplete();
         this.kickReconcile();
       }
-      if (ev.type === "tokens") void this.dropStaleJoinTokenFile();
+      if (ev.type === "tokens") {
+        void this.joinTokenFileOp(() => this.dropStaleJoinTokenFile()).catch((err: unknown) =>
+          this.log.warn({ err: (err as Error).message }, "checking the join-token file failed"),
+        );
+      }
     });
     this.raftNode.events.on("removed", () =>
       this.markRemoved("this node was removed from the cluster"),
@@ -1078,6 +1083,26 @@ export class ClusterNode {
    * revoked, perhaps from another node): a file that looks like a working secret but is
    * not would only mislead. The node whose admin API rotated it writes the new one.
    */
+  private joinTokenFileOps: Promise<void> = Promise.resolve();
+
+  /**
+   * Runs `op` on `<home>/join-token` after every earlier one. Dropping a stale file reads,
+   * checks and removes it across several awaits; a rewrite by `token rotate` landing in
+   * between would otherwise be removed as stale.
+   */
+  private joinTokenFileOp(op: () => Promise<void>): Promise<void> {
+    const next = this.joinTokenFileOps.then(op);
+    this.joinTokenFileOps = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Rewrites `<home>/join-token` (0600, atomic), in order with the stale-file check. */
+  writeJoinTokenFile(token: string): Promise<void> {
+    return this.joinTokenFileOp(() =>
+      writeFileAtomic(this.opts.paths.joinToken, `${token}\n`, { mode: 0o600 }),
+    );
+  }
+
   private async dropStaleJoinTokenFile(): Promise<void> {
     const path = this.opts.paths.joinToken;
     let text: string;
