@@ -123,6 +123,7 @@ export function createRaftInbound(
       attached.promise,
       new Promise<void>((r) => {
         timer = setTimeout(r, ms);
+        timer.unref();
       }),
     ]);
     clearTimeout(timer);
@@ -226,12 +227,10 @@ export function createRaftInbound(
     impl,
     attach(s) {
       sink = s;
-      if (s) {
-        attached?.resolve();
-        attached = undefined;
-      } else {
-        for (const a of active) a.abort();
-      }
+      // Streams waiting for the attach go on (attached) or fail at once (detached).
+      attached?.resolve();
+      attached = undefined;
+      if (!s) for (const a of active) a.abort();
     },
   };
 }
