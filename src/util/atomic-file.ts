@@ -21,8 +21,27 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = await writeTempFile(dir, data, options.mode ?? 0o600);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Writes `data` to a new temporary file in `dir`, created with `mode`, and fsyncs it;
+ * returns its path, for the caller to rename into place. On failure nothing is left.
+ */
+export async function writeTempFile(
+  dir: string,
+  data: string | Uint8Array,
+  mode: number,
+): Promise<string> {
   const tmp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx", options.mode ?? 0o600);
+  const fh = await open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -32,13 +51,7 @@ export async function writeFileAtomic(
     throw err;
   }
   await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(dir);
+  return tmp;
 }
 
 /** Fsyncs a directory so that entries created or renamed in it survive a crash. */

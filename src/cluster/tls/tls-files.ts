@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fsyncDir } from "../../util/atomic-file.js";
+import { fsyncDir, writeTempFile } from "../../util/atomic-file.js";
 import type { ClusterTlsMaterial, ClusterTlsState } from "./tls-state.js";
 
 /** Where a node keeps its TLS material, relative to its home directory. */
@@ -50,7 +49,7 @@ export async function writeTlsFiles(home: string, state: ClusterTlsState): Promi
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const stale = (await Promise.all(files.map(async (f) => ((await holds(f)) ? [] : [f])))).flat();
   if (stale.length === 0) return;
-  const temps = await Promise.allSettled(stale.map((f) => writeTemp(dir, f)));
+  const temps = await Promise.allSettled(stale.map((f) => writeTempFile(dir, f.data, f.mode)));
   const failed = temps.find((t) => t.status === "rejected");
   if (failed) {
     await Promise.all(
@@ -96,22 +95,6 @@ async function holds(f: TlsFile): Promise<boolean> {
   } finally {
     await fh.close();
   }
-}
-
-/** Writes `f.data` to a new temporary file in `dir` with `f.mode`, fsynced; returns its path. */
-async function writeTemp(dir: string, f: TlsFile): Promise<string> {
-  const tmp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx", f.mode);
-  try {
-    await fh.writeFile(f.data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  return tmp;
 }
 
 /**

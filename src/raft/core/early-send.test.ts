@@ -2,21 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Entry, HardState, Message, MessageType, Ready } from "../types.js";
 import { splitEarlyMessages } from "./early-send.js";
+import { message } from "./test-network.js";
 
-const msg = (type: MessageType, over: Partial<Message> = {}): Message => ({
-  type,
-  from: "n1",
-  to: "n2",
-  term: 2,
-  logTerm: 0,
-  index: 0,
-  entries: [],
-  commit: 4,
-  reject: false,
-  rejectHint: 0,
-  context: new Uint8Array(0),
-  ...over,
-});
+const msg = (type: MessageType, over: Partial<Message> = {}): Message =>
+  message({ type, from: "n1", to: "n2", term: 2, commit: 4, ...over });
 const entry = (index: number): Entry => ({
   index,
   term: 2,

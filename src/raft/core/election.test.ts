@@ -1,22 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Message } from "../types.js";
-import { confOf, storageWith, TestNetwork } from "./test-network.js";
+import { confOf, message as msg, storageWith, TestNetwork } from "./test-network.js";
 
 const EMPTY = new Uint8Array(0);
-
-function msg(over: Partial<Message> & Pick<Message, "type" | "from" | "to" | "term">): Message {
-  return {
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY,
-    ...over,
-  };
-}
 
 describe("leader election", () => {
   it("§5.2 election with split votes converges", () => {

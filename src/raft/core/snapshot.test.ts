@@ -1,23 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Message, Snapshot } from "../types.js";
-import { TestNetwork } from "./test-network.js";
+import { message, TestNetwork } from "./test-network.js";
 
-function snapMsg(from: string, to: string, term: number, snap: Snapshot): Message {
-  return {
-    type: "snap",
-    from,
-    to,
-    term,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: new Uint8Array(0),
-    snapshot: snap,
-  };
+function snapMsg(from: string, to: string, term: number, snapshot: Snapshot): Message {
+  return message({ type: "snap", from, to, term, snapshot });
 }
 
 describe("log compaction (§7)", () => {

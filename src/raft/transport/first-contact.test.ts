@@ -4,6 +4,7 @@ import { freeLoopbackPort } from "../../../test/e2e/harness.js";
 import { makeClusterPki, stateOf } from "../../../test/pki/fixtures.js";
 import { type ClusterPortServer, createClusterPortServer } from "../../cluster/port/server.js";
 import { RaftService } from "../../gen/gastrolog/v1/raft_pb.js";
+import { message } from "../core/test-network.js";
 import type { RaftTransportSink } from "../node.js";
 import type { Message } from "../types.js";
 import { createGrpcRaftTransport, createRaftInbound } from "./grpc-transport.js";
@@ -16,19 +17,7 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 function heartbeat(): Message {
-  return {
-    type: "heartbeat",
-    from: "a",
-    to: "b",
-    term: 1,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: new Uint8Array(0),
-  };
+  return message({ type: "heartbeat", from: "a", to: "b", term: 1 });
 }
 
 describe("raft transport: the first message to a node that is still starting", () => {
