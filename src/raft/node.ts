@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type Logger, silentLogger } from "../log.js";
 import type { RaftOptions, RawNode } from "./core/api.js";
-import { bootstrapState } from "./core/bootstrap.js";
+import { bootstrapLogState } from "./core/bootstrap.js";
 import { splitEarlyMessages } from "./core/early-send.js";
 import { RaftError } from "./core/errors.js";
 import { createRaft } from "./core/raft.js";
@@ -77,6 +77,8 @@ export interface RaftNodeTransport {
   send(messages: readonly Message[]): void;
   /** The current members' addresses; the transport drops streams to others. */
   setPeers(addrs: Readonly<Record<NodeId, string>>): void;
+  /** `id` says it is up: retry a link to it that is backing off now (optional). */
+  peerUp?(id: NodeId): void;
   close(): Promise<void>;
 }
 
@@ -174,6 +176,13 @@ export interface RaftNode {
   stats(): RaftNodeStats;
   /** Who leads, cheaply (no per-peer figures): for routing each write. */
   leader(): { id: NodeId; addr: string; self: boolean };
+  /**
+   * Tells `to` (the leader, for a node that has just joined) that this node is up, with a
+   * message at term 0 that its core never sees: a link from `to` that is backing off
+   * after failing to reach this node's port reconnects at once, instead of at the end
+   * of its backoff. Best effort; needs `to`'s address among the peers.
+   */
+  announce(to: NodeId): void;
   /** Stops ticking, finishes the current turn, fails pending calls and closes storage. */
   shutdown(): Promise<void>;
 }
@@ -225,6 +234,8 @@ class RaftNodeImpl implements RaftNode {
   private scheduled = false;
   private running = false;
   private turnDone: (() => void)[] = [];
+  /** Called after every turn (whether or not it produced a Ready). */
+  private readonly turnWatchers = new Set<() => void>();
 
   private role: Role = "follower";
   private leaderId: NodeId = "";
@@ -234,6 +245,8 @@ class RaftNodeImpl implements RaftNode {
   private confIndex = 0;
   private conf: ConfState = { voters: [], learners: [], addrs: {} };
   private state: "running" | "removed" | "shutdown" = "running";
+  /** This node has been in a configuration (it cannot be removed from one before). */
+  private wasMember = false;
   private deferredHardState: HardState | undefined;
   /** The hard state on disk (its term and vote decide which messages may go early). */
   private durableHardState: HardState = EMPTY_HARD_STATE;
@@ -261,15 +274,11 @@ class RaftNodeImpl implements RaftNode {
     const empty =
       persisted.entries.length === 0 && !persisted.snapshot && persisted.hardState.term === 0;
     if (empty && this.opts.bootstrap) {
-      // A new single-voter cluster: the core's initial state is a snapshot at index 1 that
-      // carries the membership and the FSM's empty state. Both are made durable first.
-      const init = bootstrapState(
-        { voters: [this.id], learners: [], addrs: { [this.id]: this.opts.bootstrap.addr } },
-        fsm.snapshot(),
-      );
-      const meta = init.snapshot!;
-      await storage.snapshots.save(meta, init.snapshotData ?? new Uint8Array(0));
-      await storage.save({ hardState: init.hardState, snapshot: meta });
+      // A new single-voter cluster: one committed conf entry at index 1 that makes this
+      // node the voter, in one lmdb transaction (no snapshot file). Joiners then receive
+      // the log from index 1 in ordinary appends (see bootstrapLogState).
+      const init = bootstrapLogState(this.id, this.opts.bootstrap.addr);
+      await storage.save({ hardState: init.hardState, entries: init.entries });
       persisted = storage.load();
     }
     let snapshotData: Uint8Array | undefined;
@@ -302,8 +311,20 @@ class RaftNodeImpl implements RaftNode {
     const status = this.core.status();
     this.term = status.term;
     this.conf = status.conf;
+    // Only a brand-new joiner (nothing stored) has never been in a configuration.
+    this.wasMember =
+      persisted.entries.length > 0 ||
+      persisted.snapshot !== undefined ||
+      this.conf.voters.includes(this.id) ||
+      this.conf.learners.includes(this.id);
     this.transport = this.opts.transport({
       receive: (m) => {
+        if (m.term === 0) {
+          // A hello from a node that has just joined (see announce()); Raft at term 0
+          // carries nothing for the core, which would ignore it anyway.
+          this.transport.peerUp?.(m.from);
+          return;
+        }
         this.lastContact.set(m.from, performance.now());
         this.enqueue(() => this.core.step(m));
       },
@@ -355,6 +376,7 @@ class RaftNodeImpl implements RaftNode {
       this.die(err);
     } finally {
       this.running = false;
+      for (const watch of [...this.turnWatchers]) watch();
       for (const done of this.turnDone.splice(0)) done();
       if (this.inbox.length > 0) this.schedule();
     }
@@ -444,8 +466,13 @@ class RaftNodeImpl implements RaftNode {
       this.transport.setPeers(this.peerAddrs());
       this.events.emit("membership", this.conf);
       const member = this.conf.voters.includes(this.id) || this.conf.learners.includes(this.id);
+      if (member) this.wasMember = true;
       if (
         !member &&
+        // A joining node reads the membership from the log it receives, and the first
+        // batch of it may end before the entry that adds this node: it is not removed
+        // from a configuration it was never in.
+        this.wasMember &&
         this.applied >= this.confIndex &&
         this.confIndex > 0 &&
         this.state === "running"
@@ -762,21 +789,21 @@ class RaftNodeImpl implements RaftNode {
       return pr !== undefined && pr.match >= s.commit;
     };
     if (caughtUp()) return Promise.resolve();
+    let check = (): void => {};
     const p = new Promise<void>((resolve) => {
-      const check = () => {
+      check = () => {
         if (caughtUp() || this.state !== "running") {
-          this.events.off("applied", check);
-          clearInterval(poll);
+          this.turnWatchers.delete(check);
           resolve();
         }
       };
-      // Progress moves on acks, which need not produce a Ready; a short poll while a
-      // promotion waits covers them without a hook in the drive loop.
-      const poll = setInterval(check, 10);
-      poll.unref();
-      this.events.on("applied", check);
+      // Progress moves on acks, which need not produce a Ready: checked after every turn
+      // of the drive loop, so the promotion goes out in the turn after the ack arrived.
+      this.turnWatchers.add(check);
     });
-    return this.withDeadline(p, opts, `waiting for ${id} to catch up`);
+    return this.withDeadline(p, opts, `waiting for ${id} to catch up`, () =>
+      this.turnWatchers.delete(check),
+    );
   }
 
   demote(id: NodeId, opts?: MembershipOptions): Promise<number> {
@@ -839,6 +866,25 @@ class RaftNodeImpl implements RaftNode {
     return new Promise((resolve) => this.turnDone.push(resolve));
   }
 
+  announce(to: NodeId): void {
+    if (this.state !== "running" || to === this.id) return;
+    this.transport.send([
+      {
+        type: "heartbeatResp",
+        from: this.id,
+        to,
+        term: 0,
+        logTerm: 0,
+        index: 0,
+        entries: [],
+        commit: 0,
+        reject: false,
+        rejectHint: 0,
+        context: new Uint8Array(0),
+      },
+    ]);
+  }
+
   leader(): { id: NodeId; addr: string; self: boolean } {
     return {
       id: this.leaderId,
@@ -879,6 +925,7 @@ class RaftNodeImpl implements RaftNode {
     const wasRunning = this.running;
     this.state = "shutdown";
     if (this.ticker) clearInterval(this.ticker);
+    for (const watch of [...this.turnWatchers]) watch();
     if (wasRunning) await new Promise<void>((resolve) => this.turnDone.push(resolve));
     this.failAll(new RaftNodeError("Shutdown", "raft node is shutting down"));
     if (this.deferredHardState) {

@@ -479,7 +479,7 @@ async function join(
     await discardStorage();
     throw err;
   }
-  warmUpSession(joined, joinedVia(target, res.members));
+  warmUpSessions(joined, joinedVia(target, res.members), res.members);
   progress("catching up");
   try {
     try {
@@ -535,12 +535,12 @@ async function join(
 function joinedVia(
   target: { host: string; port: number },
   members: readonly { nodeId: string; clusterAddr: string }[],
-): string | undefined {
+): { nodeId: string; clusterAddr: string } | undefined {
   for (const m of members) {
     try {
       const a = parseHostPort(m.clusterAddr, { requireHost: true });
       if (a.port === target.port && a.host.toLowerCase() === target.host.toLowerCase()) {
-        return m.clusterAddr;
+        return m;
       }
     } catch {
       // An address this node cannot parse is not the one it dialled.
@@ -550,14 +550,33 @@ function joinedVia(
 }
 
 /**
- * Opens this node's mTLS connection to `addr` ahead of need with one Health.Check: the
- * node's first Raft answers to the leader then go out on a connection that is already up,
- * instead of waiting for a TCP and TLS handshake. Failures are of no consequence.
+ * Opens this node's mTLS connection to the member it enrolled through ahead of need, with
+ * one Health.Check: its first Raft answers then go out on a connection that is already
+ * up, instead of waiting for a TCP and TLS handshake. The leader is told that this node
+ * is up (RaftNode.announce): its Raft link to this node, which failed while this node's
+ * port was not open yet, then reconnects at once instead of at the end of its backoff.
+ * When that member is not the leader, the other members are asked (at most 8 more
+ * handshakes) to find it. Failures are of no consequence.
  */
-function warmUpSession(node: ClusterNode, addr: string | undefined): void {
-  if (addr === undefined) return;
-  const client = createClient(HealthService, node.port.peers.transport(addr));
-  void client.check({}, { timeoutMs: 5000 }).catch(() => undefined);
+function warmUpSessions(
+  node: ClusterNode,
+  via: { nodeId: string; clusterAddr: string } | undefined,
+  members: readonly { nodeId: string; clusterAddr: string }[],
+): void {
+  const check = async (m: { nodeId: string; clusterAddr: string }): Promise<boolean> => {
+    const client = createClient(HealthService, node.port.peers.transport(m.clusterAddr));
+    const res = await client.check({}, { timeoutMs: 5000 });
+    if (res.role !== "leader" || res.nodeId !== m.nodeId) return false;
+    node.raft().announce(m.nodeId);
+    return true;
+  };
+  const others = members.filter(
+    (m) => m.nodeId !== node.id && m.clusterAddr !== "" && m.nodeId !== via?.nodeId,
+  );
+  void (async () => {
+    if (via && (await check(via).catch(() => false))) return;
+    await Promise.all(others.map((m) => check(m).catch(() => false)));
+  })();
 }
 
 /**

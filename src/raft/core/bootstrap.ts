@@ -28,3 +28,24 @@ export function bootstrapState(
     entries: [],
   };
 }
+
+/**
+ * The stable state of a brand-new single-voter cluster as a log instead of a snapshot:
+ * one committed `conf` entry at index 1, term 1, that adds `self` as a voter at `addr`
+ * (commit 1, no snapshot). The state machine starts empty.
+ *
+ * Why the runtime bootstraps this way: while the leader's log still starts at index 1, a
+ * node that joins later receives the log from its first entry in ordinary appends, and
+ * learns the membership from the conf entries in it, instead of being sent (and having
+ * to install, with a file fsync and a directory fsync) a snapshot of nothing. Homes
+ * bootstrapped with {@link bootstrapState} (a snapshot at index 1) keep working: a joiner
+ * then receives that snapshot first, as before.
+ */
+export function bootstrapLogState(self: string, addr: string): PersistedState {
+  const change = { type: "addVoter", nodeId: self, addr } as const;
+  validateConfState({ voters: [self], learners: [], addrs: { [self]: addr } });
+  return {
+    hardState: { term: 1, vote: "", commit: 1 },
+    entries: [{ index: 1, term: 1, type: "conf", data: new Uint8Array(0), change }],
+  };
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ConfChange } from "../types.js";
+import { bootstrapLogState } from "./bootstrap.js";
 import { RaftError } from "./errors.js";
 import { TestNetwork } from "./test-network.js";
 
@@ -221,6 +222,30 @@ describe("membership changes", () => {
     net.tick(5);
     const d = net.node("d");
     assert.deepEqual(d.installed, [1], "d got the bootstrap snapshot");
+    assert.deepEqual(d.raft.status().conf.learners, ["d"]);
+    assert.deepEqual(net.appliedData("d"), ["w"]);
+  });
+
+  it("§4.2.1 a node joining a cluster whose log starts at index 1 gets the log from its first entry, in the first append", () => {
+    const init = bootstrapLogState("a", "addr-a");
+    const net = new TestNetwork({ a: { hardState: init.hardState, entries: [...init.entries] } });
+    net.tick(40);
+    assert.equal(net.role("a"), "leader");
+    net.propose("a", "w");
+    net.addEmptyNode("d");
+    net.raft("a").proposeConfChange(change("addLearner", "d"));
+    net.process("a");
+    // The first message to d carries the whole log from index 1 (no probe at the end of
+    // the log that an empty log must refuse, and no snapshot).
+    const first = net.queue.find((m) => m.to === "d");
+    assert.equal(first?.type, "app");
+    assert.equal(first?.index, 0);
+    assert.equal(first?.entries[0]?.index, 1);
+    net.tick(5);
+    const d = net.node("d");
+    assert.deepEqual(d.installed, [], "no snapshot");
+    assert.ok(!net.sent.some((m) => m.from === "d" && m.reject), "d never refused an append");
+    assert.deepEqual(d.raft.status().conf.voters, ["a"]);
     assert.deepEqual(d.raft.status().conf.learners, ["d"]);
     assert.deepEqual(net.appliedData("d"), ["w"]);
   });

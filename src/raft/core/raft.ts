@@ -21,7 +21,7 @@ import { Progress } from "./progress.js";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
 import { ReadOnly } from "./read-only.js";
 
-export { bootstrapState } from "./bootstrap.js";
+export { bootstrapLogState, bootstrapState } from "./bootstrap.js";
 
 /** Default byte limit of the entries in one append message. */
 export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
@@ -961,16 +961,22 @@ class Raft implements RawNode {
 
   private onConfChanged(): void {
     if (this.role === "leader") {
+      // A member added now is usually a brand-new node with an empty log. While this
+      // log still starts at index 1 (nothing compacted), the first append carries it
+      // from the start: an empty log accepts it at once, instead of first refusing a
+      // probe at the end of the log (one round trip and one fsync on the new node). A
+      // node that already holds a prefix keeps what matches, as with any append.
       const last = this.log.lastIndex();
+      const from = this.log.snapshotIndex === 0 ? 0 : last;
       for (const id of this.conf.voters) {
         const pr = this.prs.get(id);
         if (pr) pr.isLearner = false;
-        else this.addProgress(id, false, last);
+        else this.addProgress(id, false, from);
       }
       for (const id of this.conf.learners) {
         const pr = this.prs.get(id);
         if (pr) pr.isLearner = true;
-        else this.addProgress(id, true, last);
+        else this.addProgress(id, true, from);
       }
       for (const id of [...this.prs.keys()]) {
         // The leader keeps its own progress while it finishes its own removal.

@@ -314,6 +314,10 @@ class GrpcRaftTransport implements RaftNodeTransport {
     }
   }
 
+  peerUp(id: NodeId): void {
+    this.peers.get(id)?.retryNow();
+  }
+
   async close(): Promise<void> {
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
@@ -436,6 +440,15 @@ class PeerLink {
       );
       this.sink.unreachable(this.id);
     }
+  }
+
+  /**
+   * The peer says it is up (a joining node whose port has just opened): a link waiting out
+   * its backoff reopens now, re-sending what a young stream may not have delivered.
+   */
+  retryNow(): void {
+    if (this.closed || this.state.t !== "backoff") return;
+    this.open();
   }
 
   sendSnapshot(m: Message): void {
