@@ -1,9 +1,12 @@
 /**
  * bench:join — how fast a node goes from enrollment to serving as a voter.
  *
- * Bootstraps one node, then joins 20 nodes one after another through it (real processes on
- * 127.0.0.1, production Raft timing: no GASTROLOG_* overrides). For each join, from the
- * joiner's own log lines (pino `time`, ms):
+ * Joins 20 nodes one after another (real processes on 127.0.0.1, production Raft timing:
+ * no GASTROLOG_* overrides), into clusters that stay within the 1-9 voters the project
+ * targets: a cluster is bootstrapped, takes joins through its first node until it has
+ * MAX_VOTERS voters, and is then stopped and replaced by a new one (20 joins: 8 + 8 + 4).
+ * A join counts once the joiner's own status says voter and it answers. For each join,
+ * from the joiner's own log lines (pino `time`, ms):
  *   - enroll → voter: "join: enrolled" → "join: voter";
  *   - start → voter: process spawn → "join: voter".
  * Baseline, measured in the same run: one Health.Check round trip over the cluster port
@@ -25,6 +28,8 @@ import { Cluster } from "../test/e2e/harness.js";
 import { statusOf } from "../test/e2e/server-support.js";
 
 const JOINS = Number(process.env.JOINS ?? 20);
+/** Largest cluster the bench grows (the project targets 1-9 voters). */
+const MAX_VOTERS = 9;
 const GOAL_MS = 100;
 // Production timing: the harness applies FAST_ENV; undo it by passing the defaults.
 const PROD_ENV = {
@@ -59,36 +64,70 @@ async function healthRtt(c: Cluster, addr: string, n = 200): Promise<number> {
   }
 }
 
-async function main(): Promise<void> {
+/** A bootstrapped cluster that takes joins through its first node. */
+interface Target {
+  c: Cluster;
+  addr: string;
+  token: string;
+  voters: number;
+}
+
+async function bootstrapTarget(): Promise<Target> {
   const c = await Cluster.create("gastrolog-bench-join-");
   try {
     const boot = await c.start("n1", { bootstrap: true, env: PROD_ENV });
     const s = await boot.serving(60_000);
     const token = (await readFile(`${c.homeOf("n1")}/join-token`, "utf8")).trim();
-    const rtt = await healthRtt(c, s.clusterAddr);
+    return { c, addr: s.clusterAddr, token, voters: 1 };
+  } catch (err) {
+    await c.cleanup();
+    throw err;
+  }
+}
 
+async function main(): Promise<void> {
+  let t = await bootstrapTarget();
+  try {
+    const rtt = await healthRtt(t.c, t.addr);
     const enrollToVoter: number[] = [];
     const startToVoter: number[] = [];
     const rows: string[] = [];
-    for (let i = 2; i <= JOINS + 1; i++) {
-      const name = `n${i}`;
+    let clusters = 1;
+    for (let i = 1; i <= JOINS; i++) {
+      if (t.voters >= MAX_VOTERS) {
+        await t.c.cleanup();
+        t = await bootstrapTarget();
+        clusters++;
+      }
+      const name = `n${t.voters + 1}`;
       const spawnedAt = Date.now();
-      const p = await c.start(name, { joinAddr: s.clusterAddr, joinToken: token, env: PROD_ENV });
+      const p = await t.c.start(name, { joinAddr: t.addr, joinToken: t.token, env: PROD_ENV });
       const voter = await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
       const enrolled = p.logs.find((l) => l.msg === "join: enrolled");
       if (!enrolled) throw new Error(`${name}: no "join: enrolled" line`);
       const ev = Number(voter.time) - Number(enrolled.time);
       const sv = Number(voter.time) - spawnedAt;
+      // Serving as a voter: the node's own status says so, and it answers.
+      await p.serving();
+      const st = await statusOf(t.c, name);
+      const self = st.members.find((m) => m.id === st.nodeId);
+      if (self?.suffrage !== "voter" || (st.role !== "follower" && st.role !== "leader")) {
+        throw new Error(`${name}: its status does not say voter (role ${st.role})`);
+      }
+      t.voters++;
       enrollToVoter.push(ev);
       startToVoter.push(sv);
-      rows.push(`${name.padEnd(5)} ${String(ev).padStart(8)} ${String(sv).padStart(10)}`);
-      await p.serving();
+      rows.push(
+        `c${clusters} ${name.padEnd(4)} ${String(t.voters).padStart(6)} ${String(ev).padStart(14)} ${String(sv).padStart(14)}`,
+      );
     }
     const e50 = pct(enrollToVoter, 50);
     const e99 = pct(enrollToVoter, 99);
     const s50 = pct(startToVoter, 50);
-    console.log(`joins: ${JOINS} (production timing: heartbeat 100 ms, election 1000 ms)`);
-    console.log(`node   enroll→voter ms   start→voter ms`);
+    console.log(
+      `joins: ${JOINS} into ${clusters} clusters of at most ${MAX_VOTERS} voters (production timing: heartbeat 100 ms, election 1000 ms)`,
+    );
+    console.log(`cluster node voters  enroll→voter ms  start→voter ms`);
     for (const r of rows) console.log(r);
     console.log("");
     console.log(`enroll → voter  p50 ${e50} ms   p99 ${e99} ms   (goal ≤ ${GOAL_MS} ms p50)`);
@@ -99,6 +138,8 @@ async function main(): Promise<void> {
       JSON.stringify({
         bench: "join",
         joins: JOINS,
+        clusters,
+        maxVoters: MAX_VOTERS,
         enrollToVoterMs: { p50: e50, p99: e99 },
         startToVoterMs: { p50: s50 },
         baseline: { healthRttMs: round(rtt), goalMs: GOAL_MS },
@@ -109,7 +150,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    await c.cleanup();
+    await t.c.cleanup();
   }
 }
 
