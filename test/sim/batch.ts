@@ -1,5 +1,5 @@
 import { mixHash } from "./entry-ident.js";
-import { runSchedule, type SimBug, type SimResult } from "./simulator.js";
+import { runSchedule, type SimBootstrap, type SimBug, type SimResult } from "./simulator.js";
 
 /** The initial voter count a seed gets when none is given: 3, 5 or 7 by seed mod 3. */
 export function votersForSeed(seed: number): number {
@@ -14,6 +14,15 @@ export interface BatchTotals {
   maxTerm: number;
   crashes: number;
   snapshotsInstalled: number;
+  /** Passing runs that used the log layout. */
+  logLayoutRuns: number;
+  /** Empty nodes whose first write was the log from index 1 (log layout only). */
+  logJoins: number;
+  /** Empty nodes whose first write was a snapshot. */
+  snapJoins: number;
+  /** Founders that joined (log layout), and founders there were to join. */
+  foundersJoined: number;
+  founders: number;
   readsServed: number;
   confChanges: number;
   committed: number;
@@ -29,6 +38,8 @@ export interface BatchOptions {
   readonly steps: number;
   /** Initial voters for every run; default {@link votersForSeed}. */
   readonly voters?: number;
+  /** The bootstrap layout of every run; default by seed (bootstrapForSeed). */
+  readonly bootstrap?: SimBootstrap;
   readonly injectBug?: SimBug;
   /** See SimOptions.consequencesOnly. */
   readonly consequencesOnly?: boolean;
@@ -61,6 +72,11 @@ export function runBatch(options: BatchOptions): BatchOutcome {
     maxTerm: 0,
     crashes: 0,
     snapshotsInstalled: 0,
+    logLayoutRuns: 0,
+    logJoins: 0,
+    snapJoins: 0,
+    foundersJoined: 0,
+    founders: 0,
     readsServed: 0,
     confChanges: 0,
     committed: 0,
@@ -74,6 +90,7 @@ export function runBatch(options: BatchOptions): BatchOutcome {
       seed,
       voters: options.voters ?? votersForSeed(seed),
       steps: options.steps,
+      ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
       ...(options.injectBug ? { injectBug: options.injectBug } : {}),
       ...(options.consequencesOnly ? { consequencesOnly: true } : {}),
     });
@@ -89,6 +106,13 @@ export function runBatch(options: BatchOptions): BatchOutcome {
     totals.maxTerm = Math.max(totals.maxTerm, r.stats.maxTerm);
     totals.crashes += r.stats.crashes;
     totals.snapshotsInstalled += r.stats.snapshotsInstalled;
+    totals.logJoins += r.stats.logJoins;
+    totals.snapJoins += r.stats.snapJoins;
+    if (r.bootstrap === "log") {
+      totals.logLayoutRuns++;
+      totals.foundersJoined += r.stats.foundersJoined;
+      totals.founders += r.stats.founders;
+    }
     totals.readsServed += r.stats.readsServed;
     totals.confChanges += r.stats.confChanges;
     totals.committed += r.stats.commitIndex;

@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seed <n> --runs <k> [--nodes <v>] [--steps <s>] [--inject-bug <name>]`
+ * `npm run sim -- --seed <n> --runs <k> [--nodes <v>] [--bootstrap <layout>] [--steps <s>] [--inject-bug <name>]`
  *
  * Runs k seeded schedules (seeds n, n+1, ...) against the Raft core and exits 0 when
  * every invariant held, 1 on the first violation (printing the seed, the invariant and
@@ -8,7 +8,14 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runBatch, votersForSeed } from "./batch.js";
-import { SIM_BUGS, SIM_RUNTIME_BUGS, type SimBug, type SimResult } from "./simulator.js";
+import {
+  bootstrapForSeed,
+  SIM_BUGS,
+  SIM_RUNTIME_BUGS,
+  type SimBootstrap,
+  type SimBug,
+  type SimResult,
+} from "./simulator.js";
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -40,6 +47,12 @@ const program = new Command()
     ),
   )
   .addOption(
+    new Option(
+      "--bootstrap <layout>",
+      "how the founders start (default: log for odd seeds, snapshot for even ones)",
+    ).choices(["log", "snapshot"]),
+  )
+  .addOption(
     new Option("--steps <s>", "random steps per schedule before the liveness phase")
       .argParser(intArg("--steps", 0))
       .default(2000),
@@ -66,6 +79,13 @@ const program = new Command()
   .addHelpText(
     "after",
     `
+Bootstrap layouts:
+  snapshot  every founder starts from bootstrapState (a snapshot at index 1 holding the
+            membership); the only layout before, so even seeds replay as they did then
+  log       as the runtime bootstraps: one voter starts from bootstrapLogState (a
+            committed conf entry at index 1); the other founders start with empty
+            storage and join through the leader (nonvoter, then promoted) amid the faults
+
 Injectable bugs:
   vote-ignores-log  the core grants votes without the up-to-date log check
   commit-old-term   the core commits entries of older terms by counting replicas
@@ -88,6 +108,7 @@ const opts = program.opts<{
   seed: number;
   runs: number;
   nodes?: number;
+  bootstrap?: SimBootstrap;
   steps: number;
   injectBug?: SimBug;
   quiet?: boolean;
@@ -107,7 +128,9 @@ const cpuRate = (runs: number) => {
   const min = (u.user + u.system) / 60e6;
   return min > 0 ? Math.round(runs / min) : 0;
 };
-const nodesLabel = opts.nodes === undefined ? "3/5/7" : String(opts.nodes);
+const nodesLabel =
+  (opts.nodes === undefined ? "3/5/7" : String(opts.nodes)) +
+  ` · bootstrap ${opts.bootstrap ?? "log/snapshot"}`;
 const bugLabel =
   (opts.injectBug ? ` bug=${opts.injectBug}` : "") +
   (opts.consequencesOnly ? " consequences-only" : "");
@@ -117,13 +140,14 @@ const outcome = runBatch({
   runs: opts.runs,
   steps: opts.steps,
   ...(opts.nodes !== undefined ? { voters: opts.nodes } : {}),
+  ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}),
   ...(opts.injectBug ? { injectBug: opts.injectBug } : {}),
   ...(opts.consequencesOnly ? { consequencesOnly: true } : {}),
   onViolation: (r) => {
     if (!opts.keepGoing) return false;
     const v = r.violation!;
     console.log(
-      `[sim] FAIL seed=${r.seed} nodes=${r.voters} invariant=${v.invariant} step ${v.step}: ${v.detail.split("\n")[0]}`,
+      `[sim] FAIL seed=${r.seed} nodes=${r.voters} bootstrap=${r.bootstrap} invariant=${v.invariant} step ${v.step}: ${v.detail.split("\n")[0]}`,
     );
     return true;
   },
@@ -136,6 +160,8 @@ const outcome = runBatch({
           `${rate(done)} schedules/min · ${opts.steps} steps/run · ` +
           `avg ${Math.round(t.actions / ok)} actions, ${Math.round(t.committed / ok)} commits, ` +
           `${(t.crashes / ok).toFixed(1)} crashes, ${(t.snapshotsInstalled / ok).toFixed(1)} snapshots, ` +
+          `joins ${t.logJoins} by log / ${t.snapJoins} by snapshot, ` +
+          `founders joined ${t.foundersJoined}/${t.founders} in ${t.logLayoutRuns} log-layout runs, ` +
           `${(t.readsServed / ok).toFixed(1)} reads, ${(t.confChanges / ok).toFixed(1)} conf changes per run · ` +
           `max term ${t.maxTerm} · nodes ${nodesLabel}${bugLabel}`,
       );
@@ -160,7 +186,7 @@ console.log(
 function printViolation(r: SimResult): void {
   const v = r.violation!;
   console.log(
-    `[sim] VIOLATION seed=${r.seed} nodes=${r.voters} steps=${r.steps}${bugLabel} ` +
+    `[sim] VIOLATION seed=${r.seed} nodes=${r.voters} bootstrap=${r.bootstrap} steps=${r.steps}${bugLabel} ` +
       `invariant=${v.invariant} at step ${v.step} (${v.phase} phase)`,
   );
   console.log(`  ${v.detail.split("\n").join("\n  ")}`);
@@ -173,5 +199,11 @@ function printViolation(r: SimResult): void {
     (opts.consequencesOnly ? " --consequences-only" : "");
   const nodes =
     opts.nodes === undefined && r.voters === votersForSeed(r.seed) ? "" : ` --nodes ${r.voters}`;
-  console.log(`replay: npm run sim -- --seed ${r.seed} --runs 1${nodes} --steps ${r.steps}${bug}`);
+  const layout =
+    opts.bootstrap === undefined && r.bootstrap === bootstrapForSeed(r.seed)
+      ? ""
+      : ` --bootstrap ${r.bootstrap}`;
+  console.log(
+    `replay: npm run sim -- --seed ${r.seed} --runs 1${nodes}${layout} --steps ${r.steps}${bug}`,
+  );
 }

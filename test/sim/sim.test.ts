@@ -12,12 +12,14 @@ function explain(r: SimResult | undefined): string {
     v.detail,
     ...v.nodes,
     ...v.trace,
-    `replay: npm run sim -- --seed ${r.seed} --runs 1 --nodes ${r.voters} --steps ${r.steps}`,
+    `replay: npm run sim -- --seed ${r.seed} --runs 1 --nodes ${r.voters} --bootstrap ${r.bootstrap} --steps ${r.steps}`,
   ].join("\n  ");
 }
 
 describe("Raft simulator (issue 3)", () => {
-  it("300 seeded schedules across 3/5/7 voters keep every safety and liveness invariant", () => {
+  it("300 seeded schedules across 3/5/7 voters and both bootstrap layouts keep every safety and liveness invariant", () => {
+    // Odd seeds start from the log layout (one voter from bootstrapLogState, the others
+    // join with empty storage), even seeds from the bootstrap snapshot.
     const out = runBatch({ seed: 1, runs: 300, steps: 2000 });
     assert.equal(out.failed, undefined, explain(out.failed));
     assert.equal(out.totals.runs, 300);
@@ -26,6 +28,19 @@ describe("Raft simulator (issue 3)", () => {
     assert.ok(out.totals.snapshotsInstalled > 0, "no snapshot was ever installed");
     assert.ok(out.totals.readsServed > 0, "no ReadIndex read was ever answered");
     assert.ok(out.totals.confChanges > 0, "no membership change was ever accepted");
+    // Both ways an empty node joins: the log from index 1 (log layout, nothing compacted
+    // yet) and a snapshot (the leader compacted, or the snapshot layout).
+    assert.equal(out.totals.logLayoutRuns, 150);
+    assert.ok(
+      out.totals.logJoins > 100,
+      `only ${out.totals.logJoins} joins took the log from index 1`,
+    );
+    assert.ok(out.totals.snapJoins > 100, `only ${out.totals.snapJoins} joins took a snapshot`);
+    // Most founders join amid the faults; the liveness phase has every run finish the rest.
+    assert.ok(
+      out.totals.foundersJoined > out.totals.founders / 2,
+      `only ${out.totals.foundersJoined} of ${out.totals.founders} founders joined before the liveness phase`,
+    );
   });
 
   for (const bug of SIM_BUGS) {
@@ -36,6 +51,7 @@ describe("Raft simulator (issue 3)", () => {
       const again = runSchedule({
         seed: failed.seed,
         voters: failed.voters,
+        bootstrap: failed.bootstrap,
         steps: failed.steps,
         injectBug: bug,
       });
@@ -63,6 +79,7 @@ describe("Raft simulator (issue 3)", () => {
   });
 
   it("is deterministic: a seed gives the same trace hash and outcome on every run", () => {
+    // Seeds 7 and 9 use the log layout, 8 and 10 the snapshot layout.
     const hashes = new Set<number>();
     for (const seed of [7, 8, 9, 10]) {
       const a = runSchedule({ seed, voters: 5, steps: 1500 });

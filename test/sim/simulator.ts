@@ -1,7 +1,7 @@
 import type { InjectedBug, RawNode } from "../../src/raft/core/api.js";
 import { splitEarlyMessages } from "../../src/raft/core/early-send.js";
 import { RaftError, RaftInvariantError } from "../../src/raft/core/errors.js";
-import { bootstrapState, createRaft } from "../../src/raft/core/raft.js";
+import { bootstrapLogState, bootstrapState, createRaft } from "../../src/raft/core/raft.js";
 import type {
   ConfChange,
   ConfState,
@@ -34,6 +34,27 @@ export const SIM_BUGS: readonly SimBug[] = ["vote-ignores-log", "commit-old-term
  */
 export const SIM_RUNTIME_BUGS: readonly SimBug[] = ["early-commit"];
 
+/**
+ * How the founding members start:
+ * - `snapshot`: every founding member starts from `bootstrapState` (a snapshot at index 1
+ *   holding the whole initial membership), the layout of homes bootstrapped before the
+ *   log-based bootstrap;
+ * - `log`: as the runtime bootstraps now, one voter starts from `bootstrapLogState` (a
+ *   committed conf entry at index 1) and every other founding member starts with empty
+ *   storage and joins through the leader: added as a nonvoter, then promoted once caught
+ *   up (or at once, sometimes), while the faults go on.
+ */
+export type SimBootstrap = "log" | "snapshot";
+
+/**
+ * The layout a seed gets when none is given: `log` for odd seeds, `snapshot` for even
+ * ones (with 3/5/7 voters by seed mod 3, six consecutive seeds cover every pair). Even
+ * seeds replay the schedules they ran before the log layout existed.
+ */
+export function bootstrapForSeed(seed: number): SimBootstrap {
+  return seed % 2 === 1 ? "log" : "snapshot";
+}
+
 /** Options for one schedule. Everything else is drawn from the seed. */
 export interface SimOptions {
   /** The schedule's seed: the same seed (and options) replays the same run exactly. */
@@ -42,6 +63,8 @@ export interface SimOptions {
   readonly voters: number;
   /** Random steps before the end-of-run liveness phase. */
   readonly steps: number;
+  /** How the founding members start (default {@link bootstrapForSeed}). */
+  readonly bootstrap?: SimBootstrap;
   /** Deliberately break the core or the storage for this run. */
   readonly injectBug?: SimBug;
   /**
@@ -79,6 +102,17 @@ export interface SimStats {
   transfers: number;
   compactions: number;
   snapshotsInstalled: number;
+  /** Nodes that started with empty storage and whose first write was the log from index 1. */
+  logJoins: number;
+  /** Nodes that started with empty storage and whose first write was a leader's snapshot. */
+  snapJoins: number;
+  /** Founding members to join (log layout: all but the bootstrap voter). */
+  founders: number;
+  /**
+   * Of those, the ones whose join was over (role committed, or removed by a random change)
+   * by the end of the random steps; the liveness phase completes the others.
+   */
+  foundersJoined: number;
   readsStarted: number;
   readsServed: number;
   maxTerm: number;
@@ -95,6 +129,7 @@ export interface SimResult {
   readonly seed: number;
   readonly voters: number;
   readonly steps: number;
+  readonly bootstrap: SimBootstrap;
   readonly ok: boolean;
   readonly violation?: SimViolationReport;
   /** Hash over every action taken: equal for two runs of the same seed. */
@@ -242,8 +277,13 @@ const LEADER_ONLY: ReadonlySet<Message["type"]> = new Set([
  * faults) and the end-of-run checks. Never throws for a violation: it is in the result.
  */
 export function runSchedule(options: SimOptions): SimResult {
+  const layout = options.bootstrap ?? bootstrapForSeed(options.seed);
+  const logLayout = layout === "log";
   const rng = createPrng(options.seed);
   const profile = drawProfile(rng);
+  // Log layout only (so that snapshot-layout seeds keep their random stream): how often a
+  // step runs the founders' join procedure while some founder has not joined yet.
+  const joinRate = logLayout ? 0.03 + rng.float() * 0.12 : 0;
   const trace = createTrace(options.traceKeep ?? 50);
   const forgetVote = options.injectBug === "forget-vote";
   const earlyCommit = options.injectBug === "early-commit";
@@ -262,6 +302,10 @@ export function runSchedule(options: SimOptions): SimResult {
     transfers: 0,
     compactions: 0,
     snapshotsInstalled: 0,
+    logJoins: 0,
+    snapJoins: 0,
+    founders: 0,
+    foundersJoined: 0,
     readsStarted: 0,
     readsServed: 0,
     maxTerm: 0,
@@ -292,16 +336,29 @@ export function runSchedule(options: SimOptions): SimResult {
     addrs: Object.fromEntries([...voterIds, ...learnerIds].map((id) => [id, `boot-${id}`])),
   };
 
-  // Every founding member starts from the core's bootstrap state (a snapshot holding the
-  // membership); joining nodes start empty and get it, or a later one, from a leader.
-  const boot = bootstrapState(bootConf);
+  // Snapshot layout: every founding member starts from the same bootstrap snapshot that
+  // holds the membership. Log layout: the first voter starts from a committed conf entry
+  // adding itself, the other founders start empty and join (see join()). Nodes added
+  // later start empty in both and get the log, or a snapshot, from a leader.
+  const boot = logLayout
+    ? bootstrapLogState(voterIds[0]!, `boot-${voterIds[0]}`)
+    : bootstrapState(bootConf);
   const checker: Checker = createChecker({
     mechanismChecks: options.consequencesOnly !== true,
     baseIndex: boot.snapshot?.index ?? 0,
     baseTerm: boot.snapshot?.term ?? 0,
-    voters: bootConf.voters,
-    learners: bootConf.learners,
+    // Log layout: the membership is the committed conf entry, registered below.
+    voters: logLayout ? [] : bootConf.voters,
+    learners: logLayout ? [] : bootConf.learners,
   });
+  /** Founders still to join (log layout), in order, with the role each is to reach. */
+  const joins: { id: string; voter: boolean }[] = [];
+  /**
+   * Nodes a random change proposed to remove. Ids are never re-added (the checker relies
+   * on it), so the join procedure gives up on such a founder at once: the removal may be
+   * committed before any persisted state (which is all the checker sees) says so.
+   */
+  const removalProposed = new Set<string>();
   checker.setLiveLeaders(function* () {
     for (const n of nodes) if (n.core && n.role === "leader") yield { node: n, term: n.leaderTerm };
   });
@@ -413,6 +470,7 @@ export function runSchedule(options: SimOptions): SimResult {
       : { early: [], late: rd.messages };
     for (const m of early) send(n, m);
     if (crashAt === 0) return;
+    const wasEmpty = st.lastIndex() === 0;
     if (rd.snapshot) {
       if (rd.snapshot.meta.index <= n.fsm.applied) {
         throw new SimViolation(
@@ -425,6 +483,10 @@ export function runSchedule(options: SimOptions): SimResult {
       stats.snapshotsInstalled++;
     }
     if (rd.entries.length > 0) st.append(rd.entries, (e, p) => checker.onAppend(n, e, p));
+    if (wasEmpty && st.lastIndex() > 0) {
+      if (rd.snapshot) stats.snapJoins++;
+      else stats.logJoins++;
+    }
     if (rd.hardState) {
       const hs = rd.hardState;
       if (n.role === "leader" && n.leaderTerm === hs.term && hs.commit > n.hs.commit) {
@@ -722,8 +784,69 @@ export function runSchedule(options: SimOptions): SimResult {
     if (r) {
       stats.confChanges++;
       promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
+      if (change.type === "removeNode") removalProposed.add(change.nodeId);
       // A joining node starts empty and waits for the leader to reach it.
       if (fresh) addNode(`n${nextNodeId++}`, undefined);
+    }
+    afterInput(n);
+  };
+
+  /** Drops the founders whose join is over (role committed, or a removal proposed). */
+  const settleJoins = () => {
+    const done = checker.committedMembers();
+    while (joins.length > 0) {
+      const j = joins[0]!;
+      const joined = done.voters.has(j.id) || (!j.voter && done.learners.has(j.id));
+      if (!joined && !removalProposed.has(j.id)) return;
+      joins.shift();
+    }
+  };
+
+  /**
+   * The runtime's join procedure for the founders of a log-layout run, one at a time: the
+   * leader adds the (empty) node as a nonvoter; a founder meant to vote is promoted once
+   * the leader's progress for it reaches the commit index, as the runtime's promote()
+   * waits, or sometimes at once (addVoter on a nonvoter does not wait). A founder is done
+   * when its role is committed, or once a random change proposed to remove it.
+   */
+  const join = () => {
+    const n = target();
+    if (n?.role === "leader") joinVia(n, true);
+  };
+
+  /** One step of the join procedure through leader `n`; `hurry` may promote early. */
+  const joinVia = (n: SimNode & { core: RawNode }, hurry: boolean) => {
+    settleJoins();
+    const j = joins[0];
+    if (j === undefined) return;
+    const s = n.core.status();
+    // The runtime runs one membership change at a time.
+    if (s.pendingConfChange) return;
+    let change: ConfChange;
+    if (s.conf.learners.includes(j.id)) {
+      if (!j.voter) return;
+      const pr = s.progress[j.id];
+      const caughtUp = pr !== undefined && pr.match >= s.commit;
+      if (!caughtUp && !(hurry && rng.chance(0.1))) return;
+      change = { type: "addVoter", nodeId: j.id, addr: confAddr(++confSeq) };
+    } else if (s.conf.voters.includes(j.id)) {
+      return;
+    } else {
+      change = { type: "addLearner", nodeId: j.id, addr: confAddr(++confSeq) };
+    }
+    const id = confSeq;
+    const r = tryCore(() => n.core.proposeConfChange(change));
+    trace.add(
+      step,
+      Act.confChange,
+      n.id,
+      id,
+      undefined,
+      `join: ${change.type} ${change.nodeId}${r ? ` -> i${r.index} t${r.term}` : " refused"}`,
+    );
+    if (r) {
+      stats.confChanges++;
+      promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
     }
     afterInput(n);
   };
@@ -779,6 +902,7 @@ export function runSchedule(options: SimOptions): SimResult {
 
   const randomStep = () => {
     if (rng.chance(1 / 150)) calm = !calm;
+    if (logLayout && joins.length > 0 && rng.chance(joinRate)) return join();
     const x = rng.float();
     const c = profile.cumulative;
     let a = 0;
@@ -915,6 +1039,8 @@ export function runSchedule(options: SimOptions): SimResult {
         }
         leaderRound = round;
       }
+      // Log layout: founders that have not joined yet do now, one change per round.
+      if (joins.length > 0) joinVia(leader, false);
       if (final === undefined) {
         const l = leader;
         const id = ++proposalSeq;
@@ -934,7 +1060,8 @@ export function runSchedule(options: SimOptions): SimResult {
       }
       if (final !== undefined) {
         const { voters, learners } = checker.committedMembers();
-        let done = true;
+        settleJoins();
+        let done = joins.length === 0;
         for (const n of nodes) {
           if (!voters.has(n.id) && !learners.has(n.id)) continue;
           if (!live(n) || n.fsm.applied < final.index) done = false;
@@ -944,7 +1071,9 @@ export function runSchedule(options: SimOptions): SimResult {
       if (round - leaderRound >= bound) {
         throw new SimViolation(
           "liveness",
-          `leader ${leader.id} (term ${leader.hs.term}) elected, but a write did not reach every member within ${bound} ticks`,
+          joins.length > 0
+            ? `leader ${leader.id} (term ${leader.hs.term}) elected, but founder ${joins[0]!.id} did not join within ${bound} ticks`
+            : `leader ${leader.id} (term ${leader.hs.term}) elected, but a write did not reach every member within ${bound} ticks`,
         );
       }
     }
@@ -993,8 +1122,26 @@ export function runSchedule(options: SimOptions): SimResult {
 
   let violation: SimViolationReport | undefined;
   try {
-    for (const id of [...voterIds, ...learnerIds]) addNode(id, boot);
+    if (logLayout) {
+      const first = addNode(voterIds[0]!, boot);
+      // The bootstrap entry is committed before any step: the checker starts from it.
+      for (const e of boot.entries) checker.onAppend(first, e, first.storage.prefix(e.index)!);
+      checker.onHardState(first, undefined, boot.hardState);
+      for (const id of voterIds.slice(1)) {
+        addNode(id, undefined);
+        joins.push({ id, voter: true });
+      }
+      for (const id of learnerIds) {
+        addNode(id, undefined);
+        joins.push({ id, voter: false });
+      }
+      stats.founders = joins.length;
+    } else {
+      for (const id of [...voterIds, ...learnerIds]) addNode(id, boot);
+    }
     for (; step < options.steps; step++) randomStep();
+    settleJoins();
+    stats.foundersJoined = stats.founders - joins.length;
     liveness();
     checkAccepted();
   } catch (e) {
@@ -1008,6 +1155,7 @@ export function runSchedule(options: SimOptions): SimResult {
     seed: options.seed,
     voters: options.voters,
     steps: options.steps,
+    bootstrap: layout,
     ok: violation === undefined,
     ...(violation ? { violation } : {}),
     traceHash: trace.hash,
