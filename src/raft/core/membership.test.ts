@@ -249,4 +249,63 @@ describe("membership changes", () => {
     assert.deepEqual(d.raft.status().conf.learners, ["d"]);
     assert.deepEqual(net.appliedData("d"), ["w"]);
   });
+
+  it("§4.2.1 a node joining a log-bootstrapped cluster whose leader has compacted gets the leader's snapshot", () => {
+    const init = bootstrapLogState("a", "addr-a");
+    const net = new TestNetwork({ a: { hardState: init.hardState, entries: [...init.entries] } });
+    net.tick(40);
+    assert.equal(net.role("a"), "leader");
+    net.propose("a", "w1");
+    const a = net.raft("a");
+    const snap = a.compact(a.status().applied, new TextEncoder().encode("state"));
+    net.propose("a", "w2");
+    net.addEmptyNode("d");
+    a.proposeConfChange(change("addLearner", "d"));
+    net.tick(5);
+    const d = net.node("d");
+    assert.deepEqual(d.installed, [snap.meta.index], "d got the leader's snapshot");
+    assert.deepEqual(d.raft.status().conf.learners, ["d"]);
+    assert.deepEqual(net.appliedData("d"), ["w2"], "and the entries after it");
+  });
+
+  it("§4.2.1 a node added while the leader's log starts at index 1, but holding a snapshot already, answers the append from index 1 with its commit", () => {
+    // A single voter, bootstrapped from the log, with a few entries.
+    const init = bootstrapLogState("a", "addr-a");
+    const first = new TestNetwork({ a: { hardState: init.hardState, entries: [...init.entries] } });
+    first.tick(40);
+    first.propose("a", "w1");
+    first.propose("a", "w2");
+    const sa = first.node("a").storage;
+    const k = sa.hardState.commit;
+    const termK = sa.entries.find((e) => e.index === k)!.term;
+    // d holds a snapshot of that committed prefix (as if sent by an earlier leader that
+    // had added it in an entry that was then lost), so it is not a member of a's log.
+    const d = {
+      hardState: { term: sa.hardState.term, vote: "", commit: k },
+      snapshot: { index: k, term: termK, conf: first.raft("a").status().conf },
+      snapshotData: new Uint8Array(0),
+      entries: [],
+    };
+    const net = new TestNetwork({ a: { ...sa, entries: [...sa.entries] }, d });
+    net.tick(40);
+    assert.equal(net.role("a"), "leader");
+    assert.equal(net.raft("a").status().firstIndex, 1, "a never compacted");
+    net.raft("a").proposeConfChange(change("addLearner", "d"));
+    net.process("a");
+    const toD = net.queue.find((m) => m.to === "d");
+    assert.equal(toD?.type, "app");
+    assert.equal(toD?.index, 0, "the first append starts at index 1");
+    net.deliverAll();
+    // d skips what its snapshot covers: it answers with its commit, never a refusal.
+    const fromD = net.sent.filter((m) => m.from === "d" && m.type === "appResp");
+    assert.equal(fromD[0]?.index, k);
+    assert.ok(!fromD.some((m) => m.reject), "d never refused an append");
+    net.propose("a", "w3");
+    net.tick(5);
+    const nd = net.node("d");
+    assert.deepEqual(nd.installed, [], "no snapshot was sent");
+    assert.deepEqual(nd.raft.status().conf.learners, ["d"]);
+    assert.equal(nd.raft.status().commit, net.raft("a").status().commit);
+    assert.deepEqual(net.appliedData("d"), ["w3"], "entries after the snapshot apply");
+  });
 });
