@@ -109,8 +109,9 @@ export interface SimStats {
   /** Founding members to join (log layout: all but the bootstrap voter). */
   founders: number;
   /**
-   * Of those, the ones whose join was over (role committed, or removed by a random change)
-   * by the end of the random steps; the liveness phase completes the others.
+   * Of those, the ones whose join was over by the end of the random steps (role
+   * committed, or a random change proposed to remove it); the liveness phase completes
+   * the others.
    */
   foundersJoined: number;
   readsStarted: number;
