@@ -17,6 +17,7 @@ import {
   type FsmResult,
   type NodeView,
 } from "../cluster/fsm/index.js";
+import type { HeldPort } from "../cluster/port/held-port.js";
 import { peerIdentityKey } from "../cluster/port/peer-identity.js";
 import { type ClusterPortServer, createClusterPortServer } from "../cluster/port/server.js";
 import { writeTlsFiles } from "../cluster/tls/tls-files.js";
@@ -72,6 +73,17 @@ export interface ClusterNodeOptions {
   seedPeers?: Record<string, string>;
   /** Raft storage already opened on `paths.raftDir` (a joining node opens it early). */
   storage?: RaftStorage;
+  /**
+   * The cluster port, already bound (a joining node binds it before it enrolls, so that
+   * the leader's first connection waits there instead of being refused).
+   */
+  listener?: HeldPort;
+  /**
+   * A joining node's first write of `tls`'s files, in progress: the node's own TLS file
+   * writes queue behind it, and the config store's copy of the same material (which the
+   * node receives while catching up) writes nothing.
+   */
+  tlsFilesWritten?: Promise<void>;
   timing: RaftTiming;
   logger: Logger;
 }
@@ -124,6 +136,8 @@ export class ClusterNode {
   private reconciling = false;
   private reconcileAgain = false;
   private readonly promoting = new Set<string>();
+  /** Leader: nodes being added to Raft as nonvoters (see addToRaft). */
+  private readonly adding = new Map<string, Promise<void>>();
   private removedNotice = "";
   private stopped = false;
   private tlsKey = "";
@@ -166,6 +180,7 @@ export class ClusterNode {
       role: () => node?.role() ?? "joining",
       host: opts.bindHost,
       port: opts.bindPort,
+      ...(opts.listener ? { listener: opts.listener } : {}),
       // A session told to go away (its peer's certificate is no longer accepted, or the
       // node is stopping) gets a short grace for in-flight unary calls, not the library's
       // 30 s: a revoked peer's long-lived streams must end with the rotation.
@@ -219,6 +234,13 @@ export class ClusterNode {
       },
     });
     this.port.setEnrollHandler((req, ctx) => this.handleEnroll(req, ctx));
+    if (opts.tlsFilesWritten) {
+      const m = opts.tls.material();
+      this.tlsKey = `${tlsMaterialKey(opts.tls.fingerprint, m.trustedCaPems, [...m.accepted])}|`;
+      this.tlsWrite = opts.tlsFilesWritten.catch((err) =>
+        this.log.error({ err: (err as Error).message }, "writing TLS files failed"),
+      );
+    }
     await this.port.listen();
 
     const storage =
@@ -486,7 +508,6 @@ export class ClusterNode {
     if (!this.fsm.initialized()) {
       throw new ConnectError("this node has not joined a cluster yet", Code.Unavailable);
     }
-    const raft = this.raft();
     const leader = this.leaderTransport();
     if (leader) {
       const client = createClient(EnrollService, leader.transport);
@@ -532,7 +553,7 @@ export class ClusterNode {
     }
     this.limiter.succeeded(source);
     try {
-      await raft.addNonvoter(req.nodeId, req.clusterAddr, { timeoutMs: FORWARD_TIMEOUT_MS });
+      await this.addToRaft(req.nodeId, req.clusterAddr);
     } catch (err) {
       // The node is recorded; the reconciler adds it to Raft once it can.
       this.log.warn(
@@ -725,7 +746,7 @@ export class ClusterNode {
     for (const n of this.fsm.nodes()) {
       const inRaft = conf.voters.includes(n.id) || conf.learners.includes(n.id);
       if (!inRaft) {
-        await raft.addNonvoter(n.id, n.clusterAddr, { timeoutMs: FORWARD_TIMEOUT_MS });
+        await this.addToRaft(n.id, n.clusterAddr);
         continue;
       }
       const isVoter = conf.voters.includes(n.id);
@@ -736,6 +757,33 @@ export class ClusterNode {
         await this.recordSuffrage(n.id, isVoter ? "voter" : "nonvoter");
       }
     }
+  }
+
+  /**
+   * Adds a recorded node to Raft as a nonvoter, once: the Enroll handler and the
+   * reconciler (woken by the same enrollment) both ask, and share one change. A node that
+   * is already a member when its turn comes counts as added.
+   */
+  private addToRaft(id: string, addr: string): Promise<void> {
+    const pending = this.adding.get(id);
+    if (pending) return pending;
+    const raft = this.raft();
+    const inRaft = (): boolean => {
+      const conf = raft.stats().conf;
+      return conf.voters.includes(id) || conf.learners.includes(id);
+    };
+    if (inRaft()) return Promise.resolve();
+    const p = raft
+      .addNonvoter(id, addr, { timeoutMs: FORWARD_TIMEOUT_MS })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!inRaft()) throw err;
+        },
+      )
+      .finally(() => this.adding.delete(id));
+    this.adding.set(id, p);
+    return p;
   }
 
   private async promoteWhenCaughtUp(n: NodeView): Promise<void> {

@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, stat } from "node:fs/promises";
+import { access, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/atomic-file.js";
+import { stageTlsFiles } from "../cluster/tls/tls-files.js";
+import type { ClusterTlsState } from "../cluster/tls/tls-state.js";
+import { fsyncDir, writeFileAtomic, writeTempFile } from "../util/atomic-file.js";
 
 /** Where each file of a node's home lives (see DESIGN.md, "Data on disk"). */
 export interface HomePaths {
@@ -106,7 +108,49 @@ export async function readNodeIdentity(paths: HomePaths): Promise<NodeIdentity |
 
 /** Writes node.json atomically. It marks the home as initialised, so it is written last. */
 export async function writeNodeIdentity(paths: HomePaths, id: NodeIdentity): Promise<void> {
-  await writeFileAtomic(paths.nodeJson, `${JSON.stringify(id, null, 2)}\n`, { mode: 0o600 });
+  await writeFileAtomic(paths.nodeJson, nodeIdentityText(id), { mode: 0o600 });
+}
+
+function nodeIdentityText(id: NodeIdentity): string {
+  return `${JSON.stringify(id, null, 2)}\n`;
+}
+
+/**
+ * What a joining node writes once enrolled: its TLS files and then node.json, durable
+ * before it returns, with node.json never in place without the TLS files (a crash at any
+ * point leaves either no node.json or both). The four files are written and fsynced under
+ * temporary names together; then the TLS files are renamed into place and their
+ * directory fsynced, and only then node.json (and the home directory fsynced): three
+ * fsync rounds instead of the four of writing one after the other.
+ */
+export async function writeJoinedHome(
+  paths: HomePaths,
+  tls: ClusterTlsState,
+  id: NodeIdentity,
+): Promise<void> {
+  const [tlsFiles, identity] = await Promise.allSettled([
+    stageTlsFiles(paths.home, tls),
+    writeTempFile(paths.home, nodeIdentityText(id), 0o600),
+  ]);
+  const dropIdentity = async () => {
+    if (identity.status === "fulfilled") await rm(identity.value, { force: true });
+  };
+  if (tlsFiles.status === "rejected") {
+    await dropIdentity();
+    throw tlsFiles.reason;
+  }
+  if (identity.status === "rejected") {
+    await tlsFiles.value.discard();
+    throw identity.reason;
+  }
+  try {
+    await tlsFiles.value.commit();
+    await rename(identity.value, paths.nodeJson);
+  } catch (err) {
+    await dropIdentity();
+    throw err;
+  }
+  await fsyncDir(paths.home);
 }
 
 /** True when the raft directory exists (a start or join got that far before). */

@@ -4,11 +4,13 @@ import type { EventEmitter } from "node:events";
 import { rm } from "node:fs/promises";
 import { createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
+import { dirname } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { parseHostPort } from "../cli/host-port.js";
 import type { ServerOptions } from "../cli/server-options.js";
+import { type HeldPort, holdPort } from "../cluster/port/held-port.js";
 import { dialEnrollment, EnrollmentChainError } from "../cluster/tls/enrollment-dial.js";
-import { readTlsFiles, writeTlsFiles } from "../cluster/tls/tls-files.js";
+import { readTlsFiles, tlsFilePaths } from "../cluster/tls/tls-files.js";
 import { ClusterTlsState } from "../cluster/tls/tls-state.js";
 import { EnrollService, EnrollSuffrage } from "../gen/gastrolog/v1/enroll_pb.js";
 import { HealthService } from "../gen/gastrolog/v1/health_pb.js";
@@ -36,6 +38,7 @@ import {
   newNodeId,
   prepareHome,
   readNodeIdentity,
+  writeJoinedHome,
   writeNodeIdentity,
 } from "./home.js";
 
@@ -240,7 +243,13 @@ function startNode(
   ctx: NodeContext,
   nodeId: string,
   nodeName: string,
-  extra: { bootstrap?: boolean; seedPeers?: Record<string, string>; storage?: RaftStorage } = {},
+  extra: {
+    bootstrap?: boolean;
+    seedPeers?: Record<string, string>;
+    storage?: RaftStorage;
+    listener?: HeldPort;
+    tlsFilesWritten?: Promise<void>;
+  } = {},
 ): Promise<ClusterNode> {
   return ClusterNode.start({
     paths: ctx.paths,
@@ -254,6 +263,8 @@ function startNode(
     bootstrap: extra.bootstrap ?? false,
     ...(extra.seedPeers ? { seedPeers: extra.seedPeers } : {}),
     ...(extra.storage ? { storage: extra.storage } : {}),
+    ...(extra.listener ? { listener: extra.listener } : {}),
+    ...(extra.tlsFilesWritten ? { tlsFilesWritten: extra.tlsFilesWritten } : {}),
     timing: timing(),
     logger: ctx.log,
   });
@@ -404,7 +415,20 @@ async function join(
     (storage) => ({ storage, error: undefined }),
     (error: unknown) => ({ storage: undefined, error }),
   );
+  // Bind the cluster port now, before the cluster records this node: the leader starts
+  // replicating to it as soon as it has, and its first connection then waits in the
+  // port until this node serves it (below) instead of being refused and retried on a
+  // backoff timer. A port in use also fails the join here, before a token use is spent.
+  let held: HeldPort;
+  try {
+    held = await holdPort(addrs.bindHost, addrs.bindPort);
+  } catch (err) {
+    await storageReady.then((r) => r.storage?.close()).catch(() => undefined);
+    await rm(paths.raftDir, { recursive: true, force: true });
+    throw err;
+  }
   const discardStorage = async () => {
+    await held.close();
     const r = await storageReady;
     await r.storage?.close().catch(() => undefined);
     await rm(paths.raftDir, { recursive: true, force: true });
@@ -462,41 +486,56 @@ async function join(
     await discardStorage();
     throw new StartError(`the cluster sent unusable TLS material: ${(err as Error).message}`);
   }
+  // The leader is already replicating to this node: persist its TLS material and identity
+  // while the node starts and catches up, not before. The home becomes a member once
+  // node.json is in place (a restart then rejoins with what it holds); writeJoinedHome
+  // never puts node.json in place before the TLS files. A crash before that leaves Raft
+  // state without node.json, which the next start refuses with a message saying to move
+  // the home aside and join again.
+  const persisted = writeJoinedHome(paths, tls, {
+    version: 1,
+    nodeId,
+    name,
+    clusterId: res.clusterId,
+    clusterAddr: addrs.advertise,
+    clusterBindPort: addrs.bindPort,
+  }).then(
+    () => undefined,
+    (err: unknown) =>
+      new StartError(
+        `cannot write this node's TLS files and identity to ${paths.home}: ${(err as Error).message}`,
+      ),
+  );
+  const undoJoin = async (): Promise<void> => {
+    // Leave the home as it was: no node.json, no TLS files, no Raft state.
+    await persisted;
+    await rm(paths.nodeJson, { force: true });
+    await rm(dirname(tlsFilePaths(paths.home).caPem), { recursive: true, force: true });
+    await discardStorage();
+  };
   const opened = await storageReady;
-  if (!opened.storage) throw opened.error;
-  // The leader is already replicating to this node: start it first, and persist its TLS
-  // material and identity while it catches up. The home becomes a member once node.json
-  // is written (a restart then rejoins with what it holds), so the TLS files go first. A
-  // crash before node.json is durable leaves Raft state without node.json, which the next
-  // start refuses with a message saying to move the home aside and join again.
+  if (!opened.storage) {
+    await undoJoin();
+    throw opened.error;
+  }
   let joined: ClusterNode;
   try {
     joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
       seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
       storage: opened.storage,
+      listener: held,
+      // The config store's copy of the same material then writes nothing.
+      tlsFilesWritten: persisted.then((e) => {
+        if (e) throw e;
+      }),
     });
   } catch (err) {
-    await discardStorage();
+    await undoJoin();
     throw err;
   }
   warmUpSessions(joined, joinedVia(target, res.members), res.members);
   progress("catching up");
   try {
-    try {
-      await writeTlsFiles(paths.home, tls);
-      await writeNodeIdentity(paths, {
-        version: 1,
-        nodeId,
-        name,
-        clusterId: res.clusterId,
-        clusterAddr: addrs.advertise,
-        clusterBindPort: addrs.bindPort,
-      });
-    } catch (err) {
-      throw new StartError(
-        `cannot write this node's TLS files and identity to ${paths.home}: ${(err as Error).message}`,
-      );
-    }
     const raft = joined.raft();
     await waitFor(
       () => joined.fsm.initialized(),
@@ -504,9 +543,6 @@ async function join(
       "did not receive the cluster state from the leader",
       raft.events,
     );
-    // The files the config store's copy rewrites (the same material: normally no write)
-    // are flushed while the promotion runs, not before it.
-    const flushed = joined.flushTlsFiles();
     if (!o.nonvoter) {
       await waitFor(
         () => joined.stats().conf.voters.includes(nodeId),
@@ -514,12 +550,13 @@ async function join(
         "was not promoted to voter",
         raft.events,
       );
-      await flushed;
-      progress("voter");
-    } else {
-      await flushed;
-      progress("nonvoter");
     }
+    // Never "voter" (or "nonvoter") before the identity and TLS files are durable: a
+    // restart from here on must find a member's home.
+    const failed = await persisted;
+    if (failed) throw failed;
+    await joined.flushTlsFiles();
+    progress(o.nonvoter ? "nonvoter" : "voter");
   } catch (err) {
     await joined.stop();
     throw err;

@@ -53,6 +53,12 @@ describe("e2e: bootstrap and join (issue 5, test 1)", () => {
       assert.equal(v.trim(), "hello");
     }
     for (const p of c.procs) assert.ok(p.running, `${p.name} still runs`);
+    // The Enroll handler and the leader's reconciler add a new node to Raft once, together:
+    // no warning about a failed (duplicate) add on any join.
+    for (const p of c.procs) {
+      const dup = p.logs.filter((l) => /adding enrolled node to raft failed/.test(String(l.msg)));
+      assert.deepEqual(dup, [], `${p.name} logged a failed add to Raft`);
+    }
 
     // Files that hold secrets (keys, the token, the replicated store with the CA key) and
     // the admin socket are owner-only on every node.

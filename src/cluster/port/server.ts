@@ -13,6 +13,7 @@ import { createEnrollService, type EnrollHandler } from "./enroll-service.js";
 import { authenticatePeer, createGateInterceptor, gateError } from "./gate.js";
 import { writeGrpcError } from "./grpc-error-response.js";
 import { createHealthService } from "./health-service.js";
+import type { HeldPort } from "./held-port.js";
 import { createPeerClients, DEFAULT_MAX_MESSAGE_BYTES, type PeerClients } from "./peer-clients.js";
 import { type PeerAuth, type PeerIdentity, peerIdentityKey } from "./peer-identity.js";
 
@@ -41,6 +42,11 @@ export interface ClusterPortServerOptions {
   host?: string;
   /** Port to bind; default 4566. 0 picks a free port (see `listen()`). */
   port?: number;
+  /**
+   * A port bound beforehand (a joining node's, see holdPort): `listen()` serves the
+   * connections it hands over instead of binding `host:port`, and `close()` closes it.
+   */
+  listener?: HeldPort;
   /** Handler for `EnrollService.Enroll`; until one is set, Enroll answers `unimplemented`. */
   enroll?: EnrollHandler;
   /** Largest message accepted or sent, either way; default 16 MiB. */
@@ -217,6 +223,12 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
 
   return {
     listen() {
+      const held = options.listener;
+      if (held) {
+        held.handOver((socket) => server.emit("connection", socket));
+        setImmediate(() => handler());
+        return Promise.resolve(held.address().port);
+      }
       return new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         server.once("error", onError);
@@ -234,6 +246,7 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
       });
     },
     address() {
+      if (options.listener) return options.listener.address();
       const a = server.address();
       return a !== null && typeof a === "object" ? a : undefined;
     },
@@ -292,6 +305,7 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
       const wasListening = server.listening;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) goAway(session);
+      await options.listener?.close();
       if (wasListening) await closed;
     },
   };

@@ -39,6 +39,24 @@ export function tlsFilePaths(home: string): TlsFilePaths {
  * authoritative copy) is what rewrites the files.
  */
 export async function writeTlsFiles(home: string, state: ClusterTlsState): Promise<void> {
+  await (await stageTlsFiles(home, state)).commit();
+}
+
+/** Files written and fsynced under temporary names, not yet in place. */
+export interface StagedFiles {
+  /** Renames the files into place and fsyncs their directory. */
+  commit(): Promise<void>;
+  /** Removes the temporary files instead. */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of {@link writeTlsFiles}: the files that differ from `state` are written
+ * and fsynced under temporary names, and `commit()` puts them in place. A caller that must
+ * write other files after these (a joining node's node.json) writes them at the same time
+ * as these, and renames them only after `commit()`: one fsync round fewer.
+ */
+export async function stageTlsFiles(home: string, state: ClusterTlsState): Promise<StagedFiles> {
   const paths = tlsFilePaths(home);
   const files: TlsFile[] = [
     { path: paths.clusterKey, data: state.material().keyPem, mode: 0o600, secret: true },
@@ -48,27 +66,31 @@ export async function writeTlsFiles(home: string, state: ClusterTlsState): Promi
   const dir = dirname(paths.clusterKey);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const stale = (await Promise.all(files.map(async (f) => ((await holds(f)) ? [] : [f])))).flat();
-  if (stale.length === 0) return;
-  const temps = await Promise.allSettled(stale.map((f) => writeTempFile(dir, f.data, f.mode)));
-  const failed = temps.find((t) => t.status === "rejected");
+  if (stale.length === 0) return { commit: async () => {}, discard: async () => {} };
+  const settled = await Promise.allSettled(stale.map((f) => writeTempFile(dir, f.data, f.mode)));
+  const failed = settled.find((t) => t.status === "rejected");
+  const temps = settled.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
+  const discard = async (from = 0): Promise<void> => {
+    await Promise.all(temps.slice(from).map((t) => rm(t, { force: true })));
+  };
   if (failed) {
-    await Promise.all(
-      temps.map((t) => (t.status === "fulfilled" ? rm(t.value, { force: true }) : undefined)),
-    );
+    await discard();
     throw failed.reason;
   }
-  for (const [i, f] of stale.entries()) {
-    const tmp = (temps[i] as PromiseFulfilledResult<string>).value;
-    try {
-      await rename(tmp, f.path);
-    } catch (err) {
-      await Promise.all(
-        temps.slice(i).map((t) => rm((t as PromiseFulfilledResult<string>).value, { force: true })),
-      );
-      throw err;
-    }
-  }
-  await fsyncDir(dir);
+  return {
+    async commit() {
+      for (const [i, f] of stale.entries()) {
+        try {
+          await rename(temps[i] as string, f.path);
+        } catch (err) {
+          await discard(i);
+          throw err;
+        }
+      }
+      await fsyncDir(dir);
+    },
+    discard: () => discard(),
+  };
 }
 
 interface TlsFile {
