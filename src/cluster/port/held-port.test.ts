@@ -15,7 +15,11 @@ describe("cluster port bound before its server exists (a joining node's)", () =>
 
   it("a call made while the port is only held is answered once the server serves it", async () => {
     const pki = await makeClusterPki();
-    const held = await holdPort("127.0.0.1", 0);
+    let heldOne!: () => void;
+    const waiting = new Promise<void>((resolve) => {
+      heldOne = resolve;
+    });
+    const held = await holdPort("127.0.0.1", 0, { onHeld: () => heldOne() });
     closers.push(() => held.close());
     const addr = `127.0.0.1:${held.address().port}`;
     // A peer (here: another port's client) calls the held port before any server exists.
@@ -27,8 +31,9 @@ describe("cluster port bound before its server exists (a joining node's)", () =>
       answered = true;
       return r;
     });
-    await new Promise((r) => setTimeout(r, 100));
-    // Not refused (it would have failed at once) and not answered: it waits in the port.
+    // The connection is accepted and held (not refused), and the call is not answered:
+    // nothing reads its TLS hello until a server takes the port over.
+    await waiting;
     assert.equal(answered, false);
     const port: ClusterPortServer = createClusterPortServer({
       tls: stateOf(pki),

@@ -23,11 +23,14 @@ export interface HeldPort {
 /** Most connections kept waiting before the hand-over; more are closed at once. */
 export const MAX_HELD_CONNECTIONS = 64;
 
-/** Binds `host:port` and holds incoming connections until {@link HeldPort.handOver}. */
+/**
+ * Binds `host:port` and holds incoming connections until {@link HeldPort.handOver}.
+ * `onHeld` is told each time a connection starts waiting (with how many wait).
+ */
 export async function holdPort(
   host: string,
   port: number,
-  opts: { maxHeld?: number } = {},
+  opts: { maxHeld?: number; onHeld?: (waiting: number) => void } = {},
 ): Promise<HeldPort> {
   const maxHeld = opts.maxHeld ?? MAX_HELD_CONNECTIONS;
   const held: Socket[] = [];
@@ -46,6 +49,7 @@ export async function holdPort(
     // A waiting connection that fails is dropped, not handed over.
     socket.once("error", dropOnError);
     held.push(socket);
+    opts.onHeld?.(held.length);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
