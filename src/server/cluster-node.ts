@@ -129,6 +129,12 @@ export class ClusterNode {
   private tlsKey = "";
   private tlsWrite: Promise<void> = Promise.resolve();
   private acking = false;
+  /**
+   * The rotation this node's ack was recorded for. The leader answers once the ack is
+   * committed, which can be before this node has applied it; until then the store still
+   * lists this node as pending, and without this the ack would be sent again.
+   */
+  private acked = "";
   private inbound: ReturnType<typeof createRaftInbound> | undefined;
   private syncing = false;
   private readonly refusals = new Map<string, number>();
@@ -960,11 +966,14 @@ export class ClusterNode {
     } else {
       return;
     }
-    if (this.port.tls().fingerprint !== fingerprint) return;
+    if (this.port.tls().fingerprint !== fingerprint || this.acked === fingerprint) return;
     this.acking = true;
     void this.propose({ kind: "ackRotation", nodeId: this.id, fingerprint }, `node:${this.id}`)
       .then((r) => {
-        if (r.ok) this.log.info({ fingerprint }, "acknowledged certificate rotation");
+        if (r.ok) {
+          this.acked = fingerprint;
+          this.log.info({ fingerprint }, "acknowledged certificate rotation");
+        }
       })
       .catch((err) =>
         this.log.debug(
