@@ -279,9 +279,15 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
       // The finish of a rotation changes only what is accepted and what this node dials
       // with: the server context stays (building one parses the chain, key and CAs).
       if (!next.sameServerContextAs(state)) server.setSecureContext(next.secureContextOptions());
+      // A swap that keeps the trusted CAs and only adds to the accepted set (the begin of a
+      // rotation) cannot make any open session unacceptable: nothing to sweep. (A session
+      // whose peer was never accepted stays as it was: the gate refuses its every call.)
+      const widens =
+        next.trustedCaPem === state.trustedCaPem &&
+        [...state.accepted].every((fp) => next.accepted.has(fp));
       state = next;
       let closedSessions = 0;
-      for (const session of sessions) {
+      for (const session of widens ? [] : sessions) {
         // A session destroyed but not yet closed has no socket any more: nothing to judge,
         // and it must not stop the swap half-way (the peer clients below still need it).
         const socket = session.socket as TLSSocket | undefined;

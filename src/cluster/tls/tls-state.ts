@@ -172,6 +172,39 @@ const KEY_CHECK_LIMIT = 16;
 const keyChecks = new Set<string>();
 const keyCheckMacKey = randomBytes(32);
 
+/**
+ * Secure contexts of outgoing connections, by a keyed MAC of the material they are built
+ * from (certificate chain, key, trusted CAs): building one decodes the key and the
+ * certificates (milliseconds with OpenSSL 3). A rotation's finish makes every node dial
+ * with the certificate it has presented as a server since the begin; the context for that
+ * is built ahead, while the node waits for the finish ({@link ClusterTlsState.prepareFinishClientContext}).
+ */
+const CLIENT_CONTEXT_LIMIT = 4;
+const clientContexts = new Map<string, tls.SecureContext>();
+
+function clientContextFor(options: tls.SecureContextOptions): tls.SecureContext {
+  const id = createHmac("sha256", keyCheckMacKey)
+    .update(String(options.cert))
+    .update("\0")
+    .update(String(options.key))
+    .update("\0")
+    .update(String(options.ca))
+    .digest("hex");
+  const hit = clientContexts.get(id);
+  if (hit !== undefined) {
+    clientContexts.delete(id);
+    clientContexts.set(id, hit);
+    return hit;
+  }
+  const ctx = createSecureContext(options);
+  if (clientContexts.size >= CLIENT_CONTEXT_LIMIT) {
+    const oldest = clientContexts.keys().next().value;
+    if (oldest !== undefined) clientContexts.delete(oldest);
+  }
+  clientContexts.set(id, ctx);
+  return ctx;
+}
+
 /** Throws like `privateKeyFromPem` + `assertKeyMatchesCertificate`, once per pair. */
 function checkKeyMatches(keyPem: string, cert: CertEntry): void {
   const id = `${createHmac("sha256", keyCheckMacKey).update(keyPem).digest("hex")}|${cert.fingerprint}`;
@@ -534,13 +567,8 @@ export class ClusterTlsState {
    * leaf is not in the accepted set (an evicted node still holds a CA-signed certificate).
    */
   clientOptions(): tls.ConnectionOptions {
-    const outbound = this.#outbound();
-    const contextOptions: tls.SecureContextOptions = {
-      ...this.secureContextOptions(),
-      cert: outbound.chainPem,
-      key: outbound.keyPem,
-    };
-    this.#clientContext.ctx ??= createSecureContext(contextOptions);
+    const contextOptions = this.#clientContextOptions(this.#outbound());
+    this.#clientContext.ctx ??= clientContextFor(contextOptions);
     return {
       ...contextOptions,
       // Node uses this context and ignores the PEM fields above, which stay for readers.
@@ -550,6 +578,20 @@ export class ClusterTlsState {
       ALPNProtocols: [CLUSTER_ALPN],
       checkServerIdentity: (host, cert) => this.checkServerIdentity(host, cert),
     };
+  }
+
+  #clientContextOptions(outbound: { chainPem: string; keyPem: string }): tls.SecureContextOptions {
+    return { ...this.secureContextOptions(), cert: outbound.chainPem, key: outbound.keyPem };
+  }
+
+  /**
+   * Builds now, for later, the secure context of outgoing connections that present this
+   * state's server certificate. During a rotation a node dials with the previous
+   * certificate; at the finish it switches to the one it serves, and the switch then finds
+   * the context ready instead of building it while the cluster waits.
+   */
+  prepareFinishClientContext(): void {
+    clientContextFor(this.#clientContextOptions({ chainPem: this.chainPem, keyPem: this.#keyPem }));
   }
 
   /**
