@@ -2,6 +2,8 @@
  * Rotation and eviction benchmark (issue 6, "Benchmark"), on 3 and 5 real nodes on
  * 127.0.0.1 with production Raft timing (heartbeat 100 ms, election 1000 ms).
  *
+ * Each measured operation starts from a settled cluster (see SETTLE_MS).
+ *
  * - rotate: from the RotateCert call on the leader's admin socket until every node serves
  *   the new leaf AND refuses the old certificate. Each node is probed in its own tight
  *   loop, all in parallel: one fresh TLS connection presenting the old certificate, whose
@@ -40,6 +42,16 @@ const PRODUCTION_TIMING = {
   GASTROLOG_JOIN_RETRY_MS: "30000",
 };
 const GOAL_ROTATE_MS = 300;
+/**
+ * Pause before each measured rotation and before the eviction. A finish closes every
+ * session authenticated with the old certificate, and the Raft streams on them end when
+ * their 1 s drain does; the Raft transport then backs off longer for each stream that
+ * lived under 2 s (src/raft/transport/grpc-transport.ts), so rotations run back to back
+ * measured a cluster whose streams were still being cut and reopened with a growing
+ * backoff (seen: 160 ms rounds turning into 1.5-2 s by the tenth). 3 s lets the streams
+ * reopen and live past 2 s.
+ */
+const SETTLE_MS = 3000;
 const GOAL_EVICT_MS = 1000;
 
 const { values: args } = parseArgs({
@@ -176,6 +188,9 @@ async function runSize(n: number): Promise<SizeResult> {
       const rotate: number[] = [];
       const stream: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
+        // Each rotation starts from a settled cluster, not from the previous one's aftermath:
+        // see SETTLE_MS.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         const old = await readTlsDir(c.homeOf(leader));
         const t0 = performance.now();
         let newFp = "";
@@ -205,6 +220,7 @@ async function runSize(n: number): Promise<SizeResult> {
         stream.push(tStream - t0);
       }
 
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       // A follower: removing the leader would add a leadership transfer to the measurement.
       const victim = [...names].reverse().find((x) => x !== leader)!;
       const victimTls = await readTlsDir(c.homeOf(victim));

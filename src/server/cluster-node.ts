@@ -143,6 +143,13 @@ export class ClusterNode {
   private tlsKey = "";
   private tlsWrite: Promise<void> = Promise.resolve();
   private acking = false;
+  private tlsCheckScheduled = false;
+  /**
+   * The rotation this node's ack was recorded for. The leader answers once the ack is
+   * committed, which can be before this node has applied it; until then the store still
+   * lists this node as pending, and without this the ack would be sent again.
+   */
+  private acked = "";
   private inbound: ReturnType<typeof createRaftInbound> | undefined;
   private syncing = false;
   private readonly refusals = new Map<string, number>();
@@ -279,7 +286,7 @@ export class ClusterNode {
     });
     this.fsm.subscribe((ev) => {
       if (ev.type === "tls" || ev.type === "restored" || ev.type === "cluster") {
-        this.onTlsMaybeChanged();
+        this.scheduleTlsCheck();
       }
       // An ack may have been the last one, or a member may have gone: let the leader
       // finish the rotation right away.
@@ -914,6 +921,23 @@ export class ClusterNode {
 
   // ---- TLS from the config store ----
 
+  /**
+   * Runs {@link onTlsMaybeChanged} once the entries being applied now are done, in the
+   * next check phase. Raft sends a Ready's messages before it applies its entries, but
+   * they reach the wire only after the apply's synchronous work: rebuilding the TLS state
+   * inline would hold back, on the leader, the commit that tells every follower about a
+   * rotation step. Several entries applied together (acks and a finish) also lead to one
+   * rebuild instead of one per entry.
+   */
+  private scheduleTlsCheck(): void {
+    if (this.tlsCheckScheduled) return;
+    this.tlsCheckScheduled = true;
+    setImmediate(() => {
+      this.tlsCheckScheduled = false;
+      if (!this.stopped) this.onTlsMaybeChanged();
+    });
+  }
+
   /** Rebuilds the cluster port's TLS state and the files on disk when the store's changed. */
   private onTlsMaybeChanged(): void {
     const material = this.fsm.secrets.tlsMaterial();
@@ -953,6 +977,14 @@ export class ClusterNode {
     }
     this.adoptTls(next, key);
     this.ackRotationIfNeeded();
+    if (previous) {
+      // The finish will have this node dial with the certificate it serves now: build that
+      // connection context while the ack travels, not when the finish arrives.
+      const state = next;
+      setTimeout(() => {
+        if (this.port.tls() === state) state.prepareFinishClientContext();
+      }, 1).unref();
+    }
   }
 
   /** Installs a TLS state on the cluster port (hot reload) and rewrites the files. */
@@ -1008,11 +1040,14 @@ export class ClusterNode {
     } else {
       return;
     }
-    if (this.port.tls().fingerprint !== fingerprint) return;
+    if (this.port.tls().fingerprint !== fingerprint || this.acked === fingerprint) return;
     this.acking = true;
     void this.propose({ kind: "ackRotation", nodeId: this.id, fingerprint }, `node:${this.id}`)
       .then((r) => {
-        if (r.ok) this.log.info({ fingerprint }, "acknowledged certificate rotation");
+        if (r.ok) {
+          this.acked = fingerprint;
+          this.log.info({ fingerprint }, "acknowledged certificate rotation");
+        }
       })
       .catch((err) =>
         this.log.debug(

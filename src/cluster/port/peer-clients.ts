@@ -37,10 +37,17 @@ export interface PeerClients {
    */
   transport(addr: string): Transport;
   /**
-   * Rebuilds every transport with new credentials. New calls open new connections with
-   * the new state; calls in flight finish on the old connections, which then close.
+   * Installs new credentials. When outgoing connections would be set up exactly as before
+   * (same client certificate and key, same trusted CAs and server name:
+   * `ClusterTlsState.sameOutboundAs`) and the accepted set only grew, every open connection
+   * is still one the new state would make, so they are all kept, and reconnects check the
+   * server against the new accepted set: this is the begin of a rotation, where a node
+   * accepts the new certificate but still dials with the old one. Otherwise every
+   * transport is rebuilt: new calls open new connections with the new state; calls in
+   * flight finish on the old connections, which then close. Returns whether the
+   * connections were rebuilt.
    */
-  swap(next: ClusterTlsState): void;
+  swap(next: ClusterTlsState): boolean;
   /** Closes every connection (in-flight calls are aborted) and forgets every address. */
   close(): void;
 }
@@ -51,6 +58,12 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
   const peers = new Map<string, SwappableTransport>();
   const build = (addr: string): Built => {
     const url = `https://${addr}`;
+    // The accepted set is read from the pool's state at each handshake, not from the state
+    // this transport was built with: a swap that keeps the connections may widen it.
+    const tlsOptions: http2.SecureClientSessionOptions = {
+      ...(state.clientOptions() as http2.SecureClientSessionOptions),
+      checkServerIdentity: (host, cert) => state.checkServerIdentity(host, cert),
+    };
     const manager = new DrainingSessionManager(
       new Http2SessionManager(
         url,
@@ -59,7 +72,7 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
           pingIntervalMs: options.pingIntervalMs ?? 10_000,
           idleConnectionTimeoutMs: options.idleConnectionTimeoutMs ?? 5 * 60_000,
         },
-        state.clientOptions() as http2.SecureClientSessionOptions,
+        tlsOptions,
       ),
     );
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -82,8 +95,12 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
       return t;
     },
     swap(next) {
+      const keep =
+        next.sharesOutboundWith(state) && [...state.accepted].every((fp) => next.accepted.has(fp));
       state = next;
+      if (keep) return false;
       for (const [addr, t] of peers) t.replace(build(addr));
+      return true;
     },
     close() {
       for (const t of peers.values()) t.abort();

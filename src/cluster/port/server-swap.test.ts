@@ -42,11 +42,17 @@ describe("cluster port: swapping in the TLS state already in force", () => {
     assert.equal((await health.check({})).nodeId, "node-b");
     assert.equal(proxy.accepted, 1, "the peer connection was kept, not rebuilt");
 
-    // A different state (another accepted fingerprint) is a real swap: the peer clients are
-    // rebuilt and the next call dials anew.
+    // A different state is a real swap. One that only widens the accepted set keeps the
+    // peer connections (see peer-clients-keep.test.ts); one that narrows it rebuilds the
+    // peer clients, and the next call dials anew.
     const wider = inForce.withAccepted([...inForce.accepted, "0".repeat(64)]);
     a.swapTls(wider);
     assert.equal(a.tls(), wider);
+    assert.equal((await health.check({})).nodeId, "node-b");
+    assert.equal(proxy.accepted, 1);
+    const narrower = wider.withAccepted([...inForce.accepted]);
+    a.swapTls(narrower);
+    assert.equal(a.tls(), narrower);
     assert.equal((await health.check({})).nodeId, "node-b");
     assert.equal(proxy.accepted, 2);
   });

@@ -158,6 +158,22 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
     return connectHandler;
   };
 
+  // The certificates of a session never change: fingerprint them once, not at every swap.
+  const fingerprints = new WeakMap<TLSSocket, { peer?: string; local?: string }>();
+  const socketFingerprints = (socket: TLSSocket): { peer?: string; local?: string } => {
+    let fps = fingerprints.get(socket);
+    if (fps === undefined) {
+      const peer = socket.getPeerX509Certificate();
+      const local = socket.getX509Certificate();
+      fps = {
+        ...(peer === undefined ? {} : { peer: fingerprint(new Uint8Array(peer.raw)) }),
+        ...(local === undefined ? {} : { local: fingerprint(new Uint8Array(local.raw)) }),
+      };
+      fingerprints.set(socket, fps);
+    }
+    return fps;
+  };
+
   const authenticate = (socket: TLSSocket): PeerAuth => {
     const cached = socketAuth.get(socket);
     if (cached !== undefined && cached.state === state) return cached.auth;
@@ -273,20 +289,25 @@ export function createClusterPortServer(options: ClusterPortServerOptions): Clus
         // peer connections, and the verdicts cached for this state.
         return { closedSessions: 0 };
       }
-      server.setSecureContext(next.secureContextOptions());
+      // The finish of a rotation changes only what is accepted and what this node dials
+      // with: the server context stays (building one parses the chain, key and CAs).
+      if (!next.sameServerContextAs(state)) server.setSecureContext(next.secureContextOptions());
+      // A swap that keeps the trusted CAs and only adds to the accepted set (the begin of a
+      // rotation) cannot make any open session unacceptable: nothing to sweep. (A session
+      // whose peer was never accepted stays as it was: the gate refuses its every call.)
+      const widens =
+        next.trustedCaPem === state.trustedCaPem &&
+        [...state.accepted].every((fp) => next.accepted.has(fp));
       state = next;
       let closedSessions = 0;
-      for (const session of sessions) {
+      for (const session of widens ? [] : sessions) {
         // A session destroyed but not yet closed has no socket any more: nothing to judge,
         // and it must not stop the swap half-way (the peer clients below still need it).
         const socket = session.socket as TLSSocket | undefined;
         if (session.destroyed || socket === undefined) continue;
-        const peer = socket.getPeerX509Certificate();
-        const local = socket.getX509Certificate();
-        const peerGone =
-          peer !== undefined && !next.isAccepted(fingerprint(new Uint8Array(peer.raw)));
-        const localGone =
-          local !== undefined && !next.isAccepted(fingerprint(new Uint8Array(local.raw)));
+        const { peer, local } = socketFingerprints(socket);
+        const peerGone = peer !== undefined && !next.isAccepted(peer);
+        const localGone = local !== undefined && !next.isAccepted(local);
         if (peerGone || localGone) {
           goAway(session);
           closedSessions++;

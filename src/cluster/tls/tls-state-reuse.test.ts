@@ -1,9 +1,34 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { type ClusterPki, makeClusterPki, stateOf } from "../../../test/pki/fixtures.js";
-import { clusterServerName } from "../../pki/certificate.js";
+import * as nodeTls from "node:tls";
+import {
+  CLUSTER_ID,
+  type ClusterPki,
+  makeClusterPki,
+  stateOf,
+} from "../../../test/pki/fixtures.js";
+import { clusterServerName, issueClusterCert } from "../../pki/certificate.js";
 import { PkiError } from "../../pki/pki-error.js";
 import { ClusterTlsState } from "./tls-state.js";
+
+/** Counts calls of SecureContext.init (what every createSecureContext runs) until restored. */
+function countSecureContexts(): { count: () => number; restore: () => void } {
+  const proto = Object.getPrototypeOf(nodeTls.createSecureContext({}).context) as {
+    init: (...a: unknown[]) => unknown;
+  };
+  const original = proto.init;
+  let n = 0;
+  proto.init = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  return {
+    count: () => n,
+    restore: () => {
+      proto.init = original;
+    },
+  };
+}
 
 describe("cluster TLS state: work done once per certificate", () => {
   let pki: ClusterPki;
@@ -95,6 +120,40 @@ describe("cluster TLS state: work done once per certificate", () => {
     const first = a.clientOptions().secureContext;
     assert.ok(first !== undefined);
     assert.equal(a.clientOptions().secureContext, first);
-    assert.notEqual(stateOf(pki).clientOptions().secureContext, first);
+    // Built once per material, not per state: a rotation step rebuilds the state from the
+    // same certificate and key.
+    assert.equal(stateOf(pki).clientOptions().secureContext, first);
+    assert.notEqual(stateOf(other).clientOptions().secureContext, first);
+    const dialsAsOther = ClusterTlsState.fromPem({
+      trustedCaPems: [pki.ca.certPem, other.ca.certPem],
+      certPem: pki.cert.certPem,
+      keyPem: pki.cert.keyPem,
+    }).withClientIdentity(other.cert.certPem, other.cert.keyPem);
+    assert.notEqual(dialsAsOther.clientOptions().secureContext, first);
+  });
+
+  it("the context a rotation's finish dials with is built ahead by prepareFinishClientContext", async () => {
+    // Mid-rotation: serves `next`, dials with the previous certificate.
+    const next = await issueClusterCert({ ca: pki.ca, clusterId: CLUSTER_ID });
+    const during = ClusterTlsState.fromPem({
+      trustedCaPems: [pki.ca.certPem],
+      certPem: next.certPem,
+      keyPem: next.keyPem,
+      accepted: [pki.cert.fingerprint, next.fingerprint],
+    }).withClientIdentity(pki.cert.certPem, pki.cert.keyPem);
+    const dialling = during.clientOptions().secureContext;
+    const calls = countSecureContexts();
+    during.prepareFinishClientContext();
+    assert.equal(calls.count(), 1, "built now");
+    const finished = ClusterTlsState.fromPem({
+      trustedCaPems: [pki.ca.certPem],
+      certPem: next.certPem,
+      keyPem: next.keyPem,
+      accepted: [next.fingerprint],
+    });
+    const atFinish = finished.clientOptions().secureContext;
+    assert.equal(calls.count(), 1, "not built again at the finish");
+    calls.restore();
+    assert.notEqual(atFinish, dialling);
   });
 });

@@ -5,8 +5,6 @@ import { assertIsCa, isCaCertificate } from "../../pki/certificate.js";
 import { certificateHasName } from "../../pki/enrollment-chain.js";
 import { fingerprint, isFingerprint } from "../../pki/fingerprint.js";
 import {
-  assertKeyMatchesCertificate,
-  certificateDer,
   certificatesToPem,
   parseCertificateDer,
   parsePemBlocks,
@@ -52,14 +50,18 @@ const TRUST_CACHE_LIMIT = 256;
  * needs. Every verdict is a pure function of the DER (and of the other certificate's DER,
  * for signatures), so it is computed once per fingerprint and kept: a node rebuilds its
  * state from the same PEM several times (enrollment, the config store replaying it,
- * every rotation step), and parsing is the slow part (milliseconds per certificate).
+ * every rotation step). The checks a new cluster certificate needs on every node at a
+ * rotation (signature, key, name) use Node's X.509 parser, which is several times faster
+ * than @peculiar/x509's; the latter's object is built only when someone asks for it.
  */
 interface CertEntry {
-  readonly cert: x509.X509Certificate;
+  readonly der: Uint8Array;
   readonly fingerprint: string;
+  /** Node's parse: signature, key and name checks. */
+  readonly native: NodeX509;
+  /** @peculiar/x509's parse, built on first use (see {@link certOf}). */
+  parsed?: x509.X509Certificate;
   isCa?: boolean;
-  /** Node's parse, for signature checks. */
-  native?: NodeX509;
   /** Name → does the certificate carry it (DNS SAN, or CN without SAN). */
   readonly names: Map<string, boolean>;
   /** Issuer fingerprint → does the issuer's key verify this certificate's signature. */
@@ -82,9 +84,16 @@ function certEntry(der: Uint8Array): CertEntry {
     certCache.set(fp, hit);
     return hit;
   }
+  let native: NodeX509;
+  try {
+    native = new NodeX509(der);
+  } catch (cause) {
+    throw new PkiError("malformed-certificate", "not a valid X.509 certificate", { cause });
+  }
   const entry: CertEntry = {
-    cert: parseCertificateDer(der),
+    der,
     fingerprint: fp,
+    native,
     names: new Map(),
     signedBy: new Map(),
   };
@@ -94,6 +103,12 @@ function certEntry(der: Uint8Array): CertEntry {
   }
   certCache.set(fp, entry);
   return entry;
+}
+
+/** The @peculiar/x509 object of an entry, parsed on first use. */
+function certOf(e: CertEntry): x509.X509Certificate {
+  e.parsed ??= parseCertificateDer(e.der);
+  return e.parsed;
 }
 
 /**
@@ -109,36 +124,43 @@ function certEntriesFromPem(text: string): CertEntry[] {
 }
 
 function isCa(e: CertEntry): boolean {
-  e.isCa ??= isCaCertificate(e.cert);
+  e.isCa ??= isCaCertificate(certOf(e));
   return e.isCa;
-}
-
-function nativeOf(e: CertEntry): NodeX509 {
-  e.native ??= new NodeX509(certificateDer(e.cert));
-  return e.native;
 }
 
 /** True when `ca`'s public key verifies `cert`'s signature. */
 function isSignedBy(cert: CertEntry, ca: CertEntry): boolean {
   let ok = cert.signedBy.get(ca.fingerprint);
   if (ok === undefined) {
-    ok = nativeOf(cert).verify(nativeOf(ca).publicKey);
+    ok = cert.native.verify(ca.native.publicKey);
     cert.signedBy.set(ca.fingerprint, ok);
   }
   return ok;
 }
 
+/**
+ * Same answer as `certificateHasName`: with a SAN extension, one of its DNS names equals
+ * `name` (case-insensitive); without one, the CN does. Node renders the SAN as
+ * "DNS:a, DNS:b, IP Address:..." and quotes any entry holding a separator or other special
+ * characters, so an entry matches only when it is exactly `DNS:<name>`.
+ */
 function hasName(e: CertEntry, name: string): boolean {
   let ok = e.names.get(name);
   if (ok === undefined) {
-    ok = certificateHasName(e.cert, name);
+    const san = e.native.subjectAltName;
+    if (san === undefined) {
+      ok = certificateHasName(certOf(e), name);
+    } else {
+      const wanted = `dns:${name.toLowerCase()}`;
+      ok = san.split(", ").some((entry) => entry.toLowerCase() === wanted);
+    }
     e.names.set(name, ok);
   }
   return ok;
 }
 
 function defaultNameOf(e: CertEntry): string | undefined {
-  if (e.defaultName === undefined) e.defaultName = nameOf(e.cert) ?? null;
+  if (e.defaultName === undefined) e.defaultName = nameOf(certOf(e)) ?? null;
   return e.defaultName ?? undefined;
 }
 
@@ -150,16 +172,58 @@ const KEY_CHECK_LIMIT = 16;
 const keyChecks = new Set<string>();
 const keyCheckMacKey = randomBytes(32);
 
+/**
+ * Secure contexts of outgoing connections, by a keyed MAC of the material they are built
+ * from (certificate chain, key, trusted CAs): building one decodes the key and the
+ * certificates (milliseconds with OpenSSL 3). A rotation's finish makes every node dial
+ * with the certificate it has presented as a server since the begin; the context for that
+ * is built ahead, while the node waits for the finish ({@link ClusterTlsState.prepareFinishClientContext}).
+ */
+const CLIENT_CONTEXT_LIMIT = 4;
+const clientContexts = new Map<string, tls.SecureContext>();
+
+function clientContextFor(options: tls.SecureContextOptions): tls.SecureContext {
+  const id = createHmac("sha256", keyCheckMacKey)
+    .update(String(options.cert))
+    .update("\0")
+    .update(String(options.key))
+    .update("\0")
+    .update(String(options.ca))
+    .digest("hex");
+  const hit = clientContexts.get(id);
+  if (hit !== undefined) {
+    clientContexts.delete(id);
+    clientContexts.set(id, hit);
+    return hit;
+  }
+  const ctx = createSecureContext(options);
+  if (clientContexts.size >= CLIENT_CONTEXT_LIMIT) {
+    const oldest = clientContexts.keys().next().value;
+    if (oldest !== undefined) clientContexts.delete(oldest);
+  }
+  clientContexts.set(id, ctx);
+  return ctx;
+}
+
 /** Throws like `privateKeyFromPem` + `assertKeyMatchesCertificate`, once per pair. */
 function checkKeyMatches(keyPem: string, cert: CertEntry): void {
   const id = `${createHmac("sha256", keyCheckMacKey).update(keyPem).digest("hex")}|${cert.fingerprint}`;
   if (keyChecks.has(id)) return;
-  assertKeyMatchesCertificate(privateKeyFromPem(keyPem), cert.cert);
+  if (!cert.native.checkPrivateKey(privateKeyFromPem(keyPem))) {
+    throw new PkiError("key-mismatch", "the private key does not belong to the certificate");
+  }
   if (keyChecks.size >= KEY_CHECK_LIMIT) {
     const oldest = keyChecks.values().next().value;
     if (oldest !== undefined) keyChecks.delete(oldest);
   }
   keyChecks.add(id);
+}
+
+/** The certificate chain and key outgoing connections present, when not the server's. */
+interface ClientIdentity {
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly fingerprint: string;
 }
 
 /**
@@ -173,48 +237,81 @@ function checkKeyMatches(keyPem: string, cert: CertEntry): void {
  * CAs, a certificate not signed by any trusted CA, a malformed fingerprint.
  */
 export class ClusterTlsState {
-  /** The trusted CAs, parsed. */
-  readonly trustedCas: readonly x509.X509Certificate[];
-  /** This node's certificate (the leaf it presents). */
-  readonly certificate: x509.X509Certificate;
   /** Fingerprint of {@link certificate}. */
   readonly fingerprint: string;
-  /** The CA among {@link trustedCas} that signed {@link certificate}. */
-  readonly issuer: x509.X509Certificate;
   /** Fingerprints of peer certificates this node accepts. */
   readonly accepted: ReadonlySet<string>;
   /** The TLS server name peers are dialled with: the cluster name. */
   readonly serverName: string;
 
+  readonly #cas: readonly CertEntry[];
+  readonly #leaf: CertEntry;
+  readonly #issuer: CertEntry;
   readonly #keyPem: string;
   readonly #caPublicKeys: readonly KeyObject[];
   readonly #trustCache = new Map<string, boolean>();
+  /** PEM renderings, made once (sameAs and every swap compare them). */
+  #trustedCaPem: string | undefined;
+  #chainPem: string | undefined;
   /** What outgoing connections present, when it differs from the server certificate. */
-  #client: { chainPem: string; keyPem: string; fingerprint: string } | undefined;
+  #client: ClientIdentity | undefined;
   /**
    * The secure context of outgoing connections, built on first use. Sharing one context
    * saves every new connection from parsing the certificate, key and CAs again (a fresh
-   * connection costs about half as much).
+   * connection costs about half as much). A state whose outgoing material is the same as
+   * another's shares that one's context (see {@link sharesOutboundWith}).
    */
-  #clientContext: tls.SecureContext | undefined;
+  #clientContext: { ctx: tls.SecureContext | undefined } = { ctx: undefined };
 
   private constructor(fields: {
-    trustedCas: x509.X509Certificate[];
-    caPublicKeys: KeyObject[];
-    certificate: x509.X509Certificate;
-    issuer: x509.X509Certificate;
+    cas: readonly CertEntry[];
+    caPublicKeys: readonly KeyObject[];
+    leaf: CertEntry;
+    issuer: CertEntry;
     keyPem: string;
-    accepted: Set<string>;
+    accepted: ReadonlySet<string>;
     serverName: string;
   }) {
-    this.trustedCas = fields.trustedCas;
+    this.#cas = fields.cas;
     this.#caPublicKeys = fields.caPublicKeys;
-    this.certificate = fields.certificate;
-    this.fingerprint = fingerprint(certificateDer(fields.certificate));
-    this.issuer = fields.issuer;
+    this.#leaf = fields.leaf;
+    this.fingerprint = fields.leaf.fingerprint;
+    this.#issuer = fields.issuer;
     this.#keyPem = fields.keyPem;
     this.accepted = fields.accepted;
     this.serverName = fields.serverName;
+  }
+
+  /** A copy of this state with other accepted fingerprints and client identity. */
+  #copy(accepted: ReadonlySet<string>, client: ClientIdentity | undefined): ClusterTlsState {
+    const next = new ClusterTlsState({
+      cas: this.#cas,
+      caPublicKeys: this.#caPublicKeys,
+      leaf: this.#leaf,
+      issuer: this.#issuer,
+      keyPem: this.#keyPem,
+      accepted,
+      serverName: this.serverName,
+    });
+    next.#trustedCaPem = this.#trustedCaPem;
+    next.#chainPem = this.#chainPem;
+    next.#client = client;
+    return next;
+  }
+
+  /** The trusted CAs, parsed. */
+  get trustedCas(): readonly x509.X509Certificate[] {
+    return this.#cas.map(certOf);
+  }
+
+  /** This node's certificate (the leaf it presents). */
+  get certificate(): x509.X509Certificate {
+    return certOf(this.#leaf);
+  }
+
+  /** The CA among {@link trustedCas} that signed {@link certificate}. */
+  get issuer(): x509.X509Certificate {
+    return certOf(this.#issuer);
   }
 
   /** Validates material and builds a state from it; see the class comment for errors. */
@@ -223,8 +320,8 @@ export class ClusterTlsState {
     if (cas.length === 0) {
       throw new PkiError("malformed-pem", "no trusted CA certificate given");
     }
-    for (const ca of cas) if (!isCa(ca)) assertIsCa(ca.cert);
-    const caPublicKeys = cas.map((ca) => nativeOf(ca).publicKey);
+    for (const ca of cas) if (!isCa(ca)) assertIsCa(certOf(ca));
+    const caPublicKeys = cas.map((ca) => ca.native.publicKey);
 
     const [leaf] = certEntriesFromPem(material.certPem);
     checkKeyMatches(material.keyPem, leaf!);
@@ -238,14 +335,7 @@ export class ClusterTlsState {
     }
 
     const accepted = material.accepted ?? [leaf!.fingerprint];
-    for (const fp of accepted) {
-      if (!isFingerprint(fp)) {
-        throw new PkiError(
-          "bad-fingerprint",
-          "accepted fingerprints must be 64 lowercase hex characters (SHA-256 of the DER)",
-        );
-      }
-    }
+    assertFingerprints(accepted);
 
     const serverName = material.serverName ?? defaultNameOf(leaf!);
     if (serverName === undefined || !hasName(leaf!, serverName)) {
@@ -256,10 +346,10 @@ export class ClusterTlsState {
     }
 
     return new ClusterTlsState({
-      trustedCas: cas.map((ca) => ca.cert),
+      cas,
       caPublicKeys,
-      certificate: leaf!.cert,
-      issuer: cas[issuerIndex]!.cert,
+      leaf: leaf!,
+      issuer: cas[issuerIndex]!,
       keyPem: material.keyPem,
       accepted: new Set(accepted),
       serverName,
@@ -281,9 +371,7 @@ export class ClusterTlsState {
   }): void {
     try {
       const cas = certs.trustedCaPems.flatMap((pem) => certEntriesFromPem(pem));
-      for (const ca of cas) {
-        if (isCa(ca)) nativeOf(ca);
-      }
+      for (const ca of cas) isCa(ca);
       const [leaf] = certEntriesFromPem(certs.certPem);
       for (const ca of cas) if (isCa(ca) && isSignedBy(leaf!, ca)) break;
       const name = certs.serverName ?? defaultNameOf(leaf!);
@@ -303,22 +391,18 @@ export class ClusterTlsState {
   withClientIdentity(certPem: string, keyPem: string): ClusterTlsState {
     const [cert] = certEntriesFromPem(certPem);
     checkKeyMatches(keyPem, cert!);
-    const issuer = this.trustedCas
-      .map((ca) => certEntry(certificateDer(ca)))
-      .find((ca) => isSignedBy(cert!, ca));
+    const issuer = this.#cas.find((ca) => isSignedBy(cert!, ca));
     if (!issuer) {
       throw new PkiError(
         "untrusted-certificate",
         "the client certificate is not signed by any of the trusted CAs",
       );
     }
-    const next = ClusterTlsState.fromPem(this.material());
-    next.#client = {
-      chainPem: certificatesToPem([cert!.cert, issuer.cert]),
+    return this.#copy(this.accepted, {
+      chainPem: certificatesToPem([cert!.der, issuer.der]),
       keyPem,
       fingerprint: cert!.fingerprint,
-    };
-    return next;
+    });
   }
 
   /** Fingerprint of the certificate outgoing connections present. */
@@ -328,7 +412,8 @@ export class ClusterTlsState {
 
   /** The same material with a different accepted set (a rotation step). */
   withAccepted(accepted: readonly string[]): ClusterTlsState {
-    return ClusterTlsState.fromPem({ ...this.material(), accepted });
+    assertFingerprints(accepted);
+    return this.#copy(new Set(accepted), undefined);
   }
 
   /**
@@ -338,7 +423,7 @@ export class ClusterTlsState {
   material(): Required<ClusterTlsMaterial> {
     return {
       trustedCaPems: [this.trustedCaPem],
-      certPem: certificatesToPem([this.certificate]),
+      certPem: certificatesToPem([this.#leaf.der]),
       keyPem: this.#keyPem,
       accepted: [...this.accepted],
       serverName: this.serverName,
@@ -347,12 +432,14 @@ export class ClusterTlsState {
 
   /** The trusted CAs as one PEM bundle: what `GetCABundle` returns and `ca.pem` holds. */
   get trustedCaPem(): string {
-    return certificatesToPem(this.trustedCas);
+    this.#trustedCaPem ??= certificatesToPem(this.#cas.map((ca) => ca.der));
+    return this.#trustedCaPem;
   }
 
   /** What this node presents: its certificate followed by its issuing CA, PEM. */
   get chainPem(): string {
-    return certificatesToPem([this.certificate, this.issuer]);
+    this.#chainPem ??= certificatesToPem([this.#leaf.der, this.#issuer.der]);
+    return this.#chainPem;
   }
 
   /**
@@ -362,16 +449,58 @@ export class ClusterTlsState {
   sameAs(other: ClusterTlsState): boolean {
     if (other === this) return true;
     return (
-      this.fingerprint === other.fingerprint &&
-      this.#keyPem === other.#keyPem &&
+      this.sameServerContextAs(other) &&
       this.serverName === other.serverName &&
-      this.trustedCaPem === other.trustedCaPem &&
-      this.chainPem === other.chainPem &&
-      this.accepted.size === other.accepted.size &&
-      [...this.accepted].every((fp) => other.accepted.has(fp)) &&
+      sameSet(this.accepted, other.accepted) &&
       this.#client?.chainPem === other.#client?.chainPem &&
       this.#client?.keyPem === other.#client?.keyPem
     );
+  }
+
+  /**
+   * True when the server side of `other` is built from the same certificate chain, key and
+   * trusted CAs as this one's: a hot reload between them needs no new secure context.
+   */
+  sameServerContextAs(other: ClusterTlsState): boolean {
+    return (
+      other === this ||
+      (this.fingerprint === other.fingerprint &&
+        this.#keyPem === other.#keyPem &&
+        this.trustedCaPem === other.trustedCaPem &&
+        this.chainPem === other.chainPem)
+    );
+  }
+
+  /**
+   * True when outgoing connections made with this state and with `other` present the same
+   * certificate chain and key, trust the same CAs and dial the same server name: only the
+   * accepted set may differ. Then a connection `other` opened was set up exactly as this
+   * state would set it up, and the two can share one client secure context.
+   */
+  sameOutboundAs(other: ClusterTlsState): boolean {
+    if (other === this) return true;
+    const mine = this.#outbound();
+    const theirs = other.#outbound();
+    return (
+      mine.chainPem === theirs.chainPem &&
+      mine.keyPem === theirs.keyPem &&
+      this.trustedCaPem === other.trustedCaPem &&
+      this.serverName === other.serverName
+    );
+  }
+
+  /**
+   * Makes this state use `other`'s client secure context (built or still to be built)
+   * when {@link sameOutboundAs} holds; returns whether it does.
+   */
+  sharesOutboundWith(other: ClusterTlsState): boolean {
+    if (!this.sameOutboundAs(other)) return false;
+    this.#clientContext = other.#clientContext;
+    return true;
+  }
+
+  #outbound(): { chainPem: string; keyPem: string } {
+    return this.#client ?? { chainPem: this.chainPem, keyPem: this.#keyPem };
   }
 
   /** True when a peer certificate with this fingerprint is in the accepted set. */
@@ -438,34 +567,68 @@ export class ClusterTlsState {
    * leaf is not in the accepted set (an evicted node still holds a CA-signed certificate).
    */
   clientOptions(): tls.ConnectionOptions {
-    const accepted = this.accepted;
-    const contextOptions: tls.SecureContextOptions = {
-      ...this.secureContextOptions(),
-      ...(this.#client ? { cert: this.#client.chainPem, key: this.#client.keyPem } : {}),
-    };
-    this.#clientContext ??= createSecureContext(contextOptions);
+    const contextOptions = this.#clientContextOptions(this.#outbound());
+    this.#clientContext.ctx ??= clientContextFor(contextOptions);
     return {
       ...contextOptions,
       // Node uses this context and ignores the PEM fields above, which stay for readers.
-      secureContext: this.#clientContext,
+      secureContext: this.#clientContext.ctx,
       servername: this.serverName,
       rejectUnauthorized: true,
       ALPNProtocols: [CLUSTER_ALPN],
-      checkServerIdentity(host, cert) {
-        const err = defaultCheckServerIdentity(host, cert);
-        if (err !== undefined) return err;
-        const fp = fingerprint(new Uint8Array(cert.raw));
-        if (!accepted.has(fp)) {
-          const e = new Error(
-            `peer certificate ${fp} is signed by a trusted CA but is not in the accepted set`,
-          ) as Error & { code: string };
-          e.code = "ERR_GASTROLOG_PEER_NOT_ACCEPTED";
-          return e;
-        }
-        return undefined;
-      },
+      checkServerIdentity: (host, cert) => this.checkServerIdentity(host, cert),
     };
   }
+
+  #clientContextOptions(outbound: { chainPem: string; keyPem: string }): tls.SecureContextOptions {
+    return { ...this.secureContextOptions(), cert: outbound.chainPem, key: outbound.keyPem };
+  }
+
+  /**
+   * Builds now, for later, the secure context of outgoing connections that present this
+   * state's server certificate. During a rotation a node dials with the previous
+   * certificate; at the finish it switches to the one it serves, and the switch then finds
+   * the context ready instead of building it while the cluster waits.
+   */
+  prepareFinishClientContext(): void {
+    clientContextFor(this.#clientContextOptions({ chainPem: this.chainPem, keyPem: this.#keyPem }));
+  }
+
+  /**
+   * The server check of outgoing connections: the certificate carries the cluster name,
+   * and its fingerprint is in this state's accepted set (an evicted node still holds a
+   * CA-signed certificate). Undefined when the server passes, else the error.
+   */
+  checkServerIdentity(host: string, cert: tls.PeerCertificate): Error | undefined {
+    const err = defaultCheckServerIdentity(host, cert);
+    if (err !== undefined) return err;
+    const fp = fingerprint(new Uint8Array(cert.raw));
+    if (!this.accepted.has(fp)) {
+      const e = new Error(
+        `peer certificate ${fp} is signed by a trusted CA but is not in the accepted set`,
+      ) as Error & { code: string };
+      e.code = "ERR_GASTROLOG_PEER_NOT_ACCEPTED";
+      return e;
+    }
+    return undefined;
+  }
+}
+
+function assertFingerprints(accepted: readonly string[]): void {
+  for (const fp of accepted) {
+    if (!isFingerprint(fp)) {
+      throw new PkiError(
+        "bad-fingerprint",
+        "accepted fingerprints must be 64 lowercase hex characters (SHA-256 of the DER)",
+      );
+    }
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
 
 function nameOf(cert: x509.X509Certificate): string | undefined {
