@@ -2,21 +2,16 @@ import {
   createHash,
   createHmac,
   createPrivateKey,
-  generateKeyPair as generateNodeKeyPair,
   type KeyObject,
   randomBytes,
-  sign,
   type webcrypto,
 } from "node:crypto";
-import * as der from "./der.js";
-import { certificateSubjectDer, spkiPublicKeyBits } from "./der.js";
 import { fingerprint } from "./fingerprint.js";
 import {
   assertKeyMatchesCertificate,
   certificateDer,
   certificatesFromPem,
   certificatesToPem,
-  encodePem,
   privateKeyFromPem,
   privateKeyToPem,
 } from "./pem.js";
@@ -235,24 +230,25 @@ export interface IssueClusterCertOptions extends ValidityOptions {
 
 /** The parts of a CA that issuing needs, loaded and checked once per CA. */
 interface IssuingCa {
-  /** The CA's subject, encoded: the issuer of what it signs. */
-  readonly subjectDer: Uint8Array;
-  /** The CA's key identifier: the authority key identifier of what it signs. */
-  readonly keyId: Uint8Array;
-  readonly key: KeyObject;
+  /** The CA's subject: the issuer of what it signs. */
+  readonly subject: x509.Name;
+  /** The authority key identifier of what it signs. */
+  readonly authorityKeyId: x509.AuthorityKeyIdentifierExtension;
+  /** The CA's key, imported for WebCrypto (what @peculiar/x509 signs with). */
+  readonly signingKey: webcrypto.CryptoKey;
 }
 
 /**
  * CAs loaded for issuing, by a keyed MAC of their certificate and key PEM (the key is
- * never kept as a map key, only inside the KeyObject). Loading a CA (parsing, the CA and
- * key checks) is most of what issuing used to cost, and a cluster issues with the same CA
- * rotation after rotation.
+ * never kept as a map key, only inside the CryptoKey). Loading a CA (parsing, the CA and
+ * key checks, the key import) is much of what issuing costs, and a cluster issues with the
+ * same CA rotation after rotation.
  */
 const ISSUING_CA_LIMIT = 4;
-const issuingCas = new Map<string, IssuingCa>();
+const issuingCas = new Map<string, Promise<IssuingCa>>();
 const issuingCaMacKey = randomBytes(32);
 
-function issuingCa(certPem: string, keyPem: string): IssuingCa {
+function issuingCa(certPem: string, keyPem: string): Promise<IssuingCa> {
   const id = createHmac("sha256", issuingCaMacKey)
     .update(certPem)
     .update("\0")
@@ -264,54 +260,32 @@ function issuingCa(certPem: string, keyPem: string): IssuingCa {
     issuingCas.set(id, hit);
     return hit;
   }
-  const ca = loadCa(certPem, keyPem);
-  const ski = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const loaded: IssuingCa = {
-    subjectDer: certificateSubjectDer(certificateDer(ca.cert)),
-    keyId:
-      ski !== null
-        ? Buffer.from(ski.keyId, "hex")
-        : keyIdentifier(new Uint8Array(ca.cert.publicKey.rawData)),
-    key: ca.key,
-  };
+  const loading = (async (): Promise<IssuingCa> => {
+    const ca = loadCa(certPem, keyPem);
+    const ski = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension);
+    return {
+      subject: ca.cert.subjectName,
+      authorityKeyId:
+        ski !== null
+          ? new x509.AuthorityKeyIdentifierExtension(ski.keyId)
+          : await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
+      signingKey: await signingKey(ca.key),
+    };
+  })();
+  // A CA that fails to load is not remembered: the next call reports the error again.
+  loading.catch(() => issuingCas.delete(id));
   if (issuingCas.size >= ISSUING_CA_LIMIT) {
     const oldest = issuingCas.keys().next().value;
     if (oldest !== undefined) issuingCas.delete(oldest);
   }
-  issuingCas.set(id, loaded);
-  return loaded;
+  issuingCas.set(id, loading);
+  return loading;
 }
 
-/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits of an SPKI. */
-function keyIdentifier(spki: Uint8Array): Buffer {
-  return createHash("sha1").update(spkiPublicKeyBits(spki)).digest();
-}
-
-const OID = {
-  ecdsaWithSha256: "1.2.840.10045.4.3.2",
-  organization: "2.5.4.10",
-  commonName: "2.5.4.3",
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  extKeyUsage: "2.5.29.37",
-  subjectAltName: "2.5.29.17",
-  subjectKeyIdentifier: "2.5.29.14",
-  authorityKeyIdentifier: "2.5.29.35",
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-} as const;
-
-function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
-  return der.sequence(
-    der.oid(id),
-    ...(critical ? [der.booleanTrue()] : []),
-    der.octetString(value),
-  );
-}
-
-/** Whole seconds: what a certificate's validity can hold. */
-function toSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+/** Imports a private key for signing with WebCrypto (what @peculiar/x509 signs with). */
+async function signingKey(key: KeyObject): Promise<webcrypto.CryptoKey> {
+  const der = key.export({ format: "der", type: "pkcs8" });
+  return subtle.importKey("pkcs8", der, EC_KEY_ALGORITHM, false, ["sign"]);
 }
 
 /**
@@ -320,84 +294,40 @@ function toSeconds(d: Date): Date {
  * keyUsage digitalSignature, CA:false, subject and authority key identifiers, random
  * 128-bit serial, backdated notBefore, ten years by default.
  *
- * The certificate has one fixed shape, encoded directly (src/pki/der.ts) and signed with
- * Node's crypto: this runs at the start of every rotation, and @peculiar/x509's generator
- * took tens of milliseconds for it. The new key pair is generated (off the main thread)
- * while the CA is loaded.
+ * This runs at the start of every rotation, so the CA is loaded once (see
+ * {@link issuingCa}) and the new key pair is generated while it loads.
  */
 export async function issueClusterCert(
   options: IssueClusterCertOptions,
 ): Promise<CertificateWithKey> {
-  const keys = generateEcKeyPair();
-  keys.catch(() => undefined);
-  let ca: IssuingCa;
-  let name: string;
-  let notBefore: Date;
-  let notAfter: Date;
-  try {
-    ca = issuingCa(options.ca.certPem, options.ca.keyPem);
-    name = clusterServerName(options.clusterId);
-    ({ notBefore, notAfter } = validity(options));
-    notBefore = toSeconds(notBefore);
-    notAfter = toSeconds(notAfter);
-  } finally {
-    await keys.catch(() => undefined);
-  }
-  const { publicKey, privateKey } = await keys;
-  const spki = publicKey.export({ type: "spki", format: "der" });
-  const algorithm = der.sequence(der.oid(OID.ecdsaWithSha256));
-  const tbs = der.sequence(
-    der.explicit(0, der.smallInteger(2)),
-    der.integerFromHex(randomSerial()),
-    algorithm,
-    ca.subjectDer,
-    der.sequence(der.time(notBefore), der.time(notAfter)),
-    der.sequence(
-      der.set(der.sequence(der.oid(OID.organization), der.utf8String("gastrolog"))),
-      der.set(der.sequence(der.oid(OID.commonName), der.utf8String(name))),
-    ),
-    spki,
-    der.explicit(
-      3,
-      der.sequence(
-        extension(OID.basicConstraints, true, der.sequence()),
-        // digitalSignature is bit 0: one byte 0x80 with its 7 trailing bits unused.
-        extension(OID.keyUsage, true, der.bitString(Buffer.from([0x80]), 7)),
-        extension(
-          OID.extKeyUsage,
-          false,
-          der.sequence(der.oid(OID.serverAuth), der.oid(OID.clientAuth)),
-        ),
-        extension(
-          OID.subjectAltName,
-          false,
-          der.sequence(der.implicitPrimitive(2, Buffer.from(name, "ascii"))),
-        ),
-        extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
-        extension(
-          OID.authorityKeyIdentifier,
-          false,
-          der.sequence(der.implicitPrimitive(0, ca.keyId)),
-        ),
-      ),
-    ),
-  );
-  const signature = sign("sha256", tbs, ca.key);
-  const certDer = new Uint8Array(der.sequence(tbs, algorithm, der.bitString(signature)));
-  return {
-    certPem: encodePem("CERTIFICATE", certDer),
-    keyPem: privateKeyToPem(privateKey),
-    fingerprint: fingerprint(certDer),
+  const name = clusterServerName(options.clusterId);
+  const { notBefore, notAfter } = validity(options);
+  const keysPromise = generateKeyPair();
+  keysPromise.catch(() => undefined);
+  const [ca, keys] = await Promise.all([
+    issuingCa(options.ca.certPem, options.ca.keyPem),
+    keysPromise,
+  ]);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ O: ["gastrolog"] }, { CN: [name] }],
+    issuer: ca.subject,
     notBefore,
     notAfter,
-  };
-}
-
-/** A fresh ECDSA P-256 key pair, generated on libuv's thread pool. */
-function generateEcKeyPair(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
-  return new Promise((resolve, reject) =>
-    generateNodeKeyPair("ec", { namedCurve: "prime256v1" }, (err, publicKey, privateKey) =>
-      err ? reject(err) : resolve({ publicKey, privateKey }),
-    ),
-  );
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    signingAlgorithm: EC_SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: name }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ca.authorityKeyId,
+    ],
+  });
+  return toCertificateWithKey(cert, await exportPrivateKey(keys.privateKey));
 }

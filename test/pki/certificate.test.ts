@@ -99,3 +99,38 @@ describe("cluster CA and cluster certificate", () => {
     assert.ok(!isFingerprint(fp.toUpperCase()));
   });
 });
+
+describe("issuing with a loaded CA kept between rotations", () => {
+  const ID = "0b7c2e55-1d3a-4f6b-8e9d-2a4c6e8f0a1b";
+  it("each CA signs what it issues, across CA changes; a wrong key or a non-CA is refused every time", async () => {
+    const a = await createClusterCa({ clusterId: ID });
+    const b = await createClusterCa({ clusterId: ID });
+    const fromA = await issueClusterCert({ ca: a, clusterId: ID });
+    const fromB = await issueClusterCert({ ca: b, clusterId: ID });
+    const againA = await issueClusterCert({ ca: a, clusterId: ID });
+    const caA = new NodeX509(a.certPem);
+    const caB = new NodeX509(b.certPem);
+    for (const [leaf, ca, other] of [
+      [fromA, caA, caB],
+      [fromB, caB, caA],
+      [againA, caA, caB],
+    ] as const) {
+      const cert = new NodeX509(leaf.certPem);
+      assert.ok(cert.verify(ca.publicKey), "signed by its CA");
+      assert.ok(!cert.verify(other.publicKey), "not by the other one");
+      assert.equal(cert.issuer, ca.subject);
+      assert.ok(cert.checkIssued(ca));
+    }
+    assert.notEqual(fromA.fingerprint, againA.fingerprint, "a fresh key and serial each time");
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        issueClusterCert({ ca: { certPem: a.certPem, keyPem: b.keyPem }, clusterId: ID }),
+        (e: unknown) => e instanceof PkiError && e.code === "key-mismatch",
+      );
+      await assert.rejects(
+        issueClusterCert({ ca: { certPem: fromA.certPem, keyPem: fromA.keyPem }, clusterId: ID }),
+        (e: unknown) => e instanceof PkiError && e.code === "not-a-ca",
+      );
+    }
+  });
+});
