@@ -71,12 +71,16 @@ describe("raft node: bootstrap and joining", () => {
     dirs.push(d);
     return d;
   };
-  async function leader(net: Net, core?: { maxSizePerMsg?: number }): Promise<RaftNode> {
-    const dir = await tmp();
+  /** Node a, bootstrapped (or reopened from `dir`), once it leads. */
+  async function leader(
+    net: Net,
+    core?: { maxSizePerMsg?: number },
+    dir?: string,
+  ): Promise<RaftNode> {
     const a = await createRaftNode({
       id: "a",
       fsm: fsm(),
-      storage: await createRaftStorage({ dir }),
+      storage: await createRaftStorage({ dir: dir ?? (await tmp()) }),
       transport: net.transport("a"),
       bootstrap: { addr: "addr-a" },
       heartbeatMs: 20,
@@ -176,17 +180,7 @@ describe("raft node: bootstrap and joining", () => {
     await old.save({ hardState: init.hardState, snapshot: init.snapshot! });
     await old.close();
     const net = new Net();
-    const a = await createRaftNode({
-      id: "a",
-      fsm: fsm(),
-      storage: await createRaftStorage({ dir }),
-      transport: net.transport("a"),
-      bootstrap: { addr: "addr-a" },
-      heartbeatMs: 20,
-      electionTimeoutMs: 60,
-    });
-    nodes.push(a);
-    await until(() => a.leader().self, "a leads");
+    const a = await leader(net, undefined, dir);
     assert.equal(a.stats().snapshotIndex, 1);
     await a.apply(new TextEncoder().encode("x"), { timeoutMs: 5000 });
     const applied: Uint8Array[] = [];

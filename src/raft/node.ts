@@ -20,7 +20,7 @@ import type {
   Snapshot,
   SnapshotMeta,
 } from "./types.js";
-import { EMPTY_HARD_STATE } from "./types.js";
+import { EMPTY_HARD_STATE, message } from "./types.js";
 
 /**
  * The state machine a RaftNode drives, in the shape of hashicorp/raft's FSM interface.
@@ -868,21 +868,7 @@ class RaftNodeImpl implements RaftNode {
 
   announce(to: NodeId): void {
     if (this.state !== "running" || to === this.id) return;
-    this.transport.send([
-      {
-        type: "heartbeatResp",
-        from: this.id,
-        to,
-        term: 0,
-        logTerm: 0,
-        index: 0,
-        entries: [],
-        commit: 0,
-        reject: false,
-        rejectHint: 0,
-        context: new Uint8Array(0),
-      },
-    ]);
+    this.transport.send([message({ type: "heartbeatResp", from: this.id, to, term: 0 })]);
   }
 
   leader(): { id: NodeId; addr: string; self: boolean } {

@@ -160,3 +160,19 @@ export interface PersistedState {
 
 /** An empty hard state: term 0, no vote, commit 0. */
 export const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: "", commit: 0 });
+
+/** A message with every field not given set to its empty value. */
+export function message(
+  fields: Partial<Message> & Pick<Message, "type" | "from" | "to" | "term">,
+): Message {
+  return {
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: new Uint8Array(0),
+    ...fields,
+  };
+}

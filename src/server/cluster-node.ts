@@ -362,7 +362,7 @@ export class ClusterNode {
    * rejection); rejects with a ConnectError when the write could not be made.
    */
   async propose(command: CommandInput, actor: string): Promise<FsmResult> {
-    return this.proposeBytes(this.encode(command, actor));
+    return this.proposeBytes(this.encode(command, actor), rotationCommandOfInput(command));
   }
 
   /**
@@ -377,10 +377,14 @@ export class ClusterNode {
     return { id: leader.id, addr: leader.addr, transport: this.port.peers.transport(leader.addr) };
   }
 
-  async proposeBytes(bytes: Uint8Array): Promise<FsmResult> {
+  /**
+   * {@link propose} for an encoded command. `rotation` is what {@link rotationCommandOf}
+   * would find in `bytes`, when the caller knows it (saves decoding every write again).
+   */
+  async proposeBytes(bytes: Uint8Array, rotation?: RotationCommand | null): Promise<FsmResult> {
     this.ensureMember();
     const leader = this.leaderTransport();
-    if (!leader) return this.applyLocal(bytes);
+    if (!leader) return this.applyLocal(bytes, rotation);
     const client = createClient(NodeService, leader.transport);
     try {
       const res = await client.apply({ command: bytes }, { timeoutMs: FORWARD_TIMEOUT_MS });
@@ -396,9 +400,14 @@ export class ClusterNode {
     }
   }
 
-  private async applyLocal(bytes: Uint8Array): Promise<FsmResult> {
+  private async applyLocal(
+    bytes: Uint8Array,
+    rotation?: RotationCommand | null,
+  ): Promise<FsmResult> {
     this.ensureMember();
-    const command = this.raftNode?.leader().self ? rotationCommandOf(bytes) : undefined;
+    // Only the leader holds acks; `rotation` undefined: the caller did not say, decode.
+    const leads = this.raftNode?.leader().self === true;
+    const command = !leads ? null : rotation === undefined ? rotationCommandOf(bytes) : rotation;
     if (command) {
       if (command.kind === "ack") return this.holdAck(command, bytes);
       // A finish (forced, or from another node) goes behind the acks held so far, so that
@@ -1357,22 +1366,32 @@ function fingerprintOfPem(pem: string): string {
     .join(",");
 }
 
+/** A rotation's AckRotation (its member and fingerprint) or FinishRotation. */
+export type RotationCommand =
+  | { kind: "ack"; nodeId: string; fingerprint: string }
+  | { kind: "finish" };
+
 /**
- * An encoded AckRotation (its member and fingerprint) or FinishRotation; undefined for
- * any other command, or bytes that do not decode.
+ * An encoded AckRotation or FinishRotation; null for any other command, or bytes that do
+ * not decode. For commands forwarded by other members, which arrive encoded.
  */
-function rotationCommandOf(
-  bytes: Uint8Array,
-): { kind: "ack"; nodeId: string; fingerprint: string } | { kind: "finish" } | undefined {
+export function rotationCommandOf(bytes: Uint8Array): RotationCommand | null {
   try {
     const k = fromBinary(ConfigCommandSchema, bytes).kind;
     if (k.case === "ackRotation") {
       return { kind: "ack", nodeId: k.value.nodeId, fingerprint: k.value.fingerprint };
     }
-    return k.case === "finishRotation" ? { kind: "finish" } : undefined;
+    return k.case === "finishRotation" ? { kind: "finish" } : null;
   } catch {
-    return undefined;
+    return null;
   }
+}
+
+/** {@link rotationCommandOf} of a command before it is encoded. */
+export function rotationCommandOfInput(c: CommandInput): RotationCommand | null {
+  if (c.kind === "ackRotation")
+    return { kind: "ack", nodeId: c.nodeId, fingerprint: c.fingerprint };
+  return c.kind === "finishRotation" ? { kind: "finish" } : null;
 }
 
 /** The one message every token failure gets: it never says which part was wrong. */

@@ -11,6 +11,7 @@ import {
   createClusterPortServer,
 } from "../../src/cluster/port/server.js";
 import type { ClusterTlsState } from "../../src/cluster/tls/tls-state.js";
+import { createTcpProxy, type TcpProxy } from "../e2e/tcp-proxy.js";
 
 export interface Started {
   server: ClusterPortServer;
@@ -147,6 +148,39 @@ export function pushable<T>(): { iterable: AsyncIterable<T>; push(v: T): void; e
           wake = undefined;
         }
       },
+    },
+  };
+}
+
+/** Two cluster ports, A and B, and a proxy to B that counts the connections A opens. */
+export interface PortPair {
+  a: ClusterPortServer;
+  b: ClusterPortServer;
+  proxy: TcpProxy;
+  /** B's address through the proxy, as A dials it. */
+  viaProxy: string;
+  close(): Promise<void>;
+}
+
+/** Starts {@link PortPair}: node-a and node-b, both with the state `tls()` makes. */
+export async function startPortPair(tls: () => ClusterTlsState): Promise<PortPair> {
+  const start = async (nodeId: string) => {
+    const s = createClusterPortServer({ tls: tls(), nodeId, host: "127.0.0.1", port: 0 });
+    await s.listen();
+    return s;
+  };
+  const a = await start("node-a");
+  const b = await start("node-b");
+  const proxy = await createTcpProxy({ targetPort: b.address()!.port });
+  return {
+    a,
+    b,
+    proxy,
+    viaProxy: `127.0.0.1:${proxy.port}`,
+    async close() {
+      await a.close();
+      await b.close();
+      await proxy.close();
     },
   };
 }

@@ -749,6 +749,31 @@ export function runSchedule(options: SimOptions): SimResult {
   const minVoters = Math.max(1, options.voters - 2);
   const maxVoters = options.voters + 2;
 
+  /**
+   * Proposes `change` (number `id`) on leader `n`, traces it with `label` in front, and
+   * on acceptance counts it and promises its entry. Returns whether it was accepted.
+   */
+  const proposeChange = (
+    n: SimNode & { core: RawNode },
+    change: ConfChange,
+    id: number,
+    label: string,
+  ): boolean => {
+    const r = tryCore(() => n.core.proposeConfChange(change));
+    trace.add(
+      step,
+      Act.confChange,
+      n.id,
+      id,
+      undefined,
+      `${label}${change.type} ${change.nodeId}${r ? ` -> i${r.index} t${r.term}` : " refused"}`,
+    );
+    if (!r) return false;
+    stats.confChanges++;
+    promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
+    return true;
+  };
+
   const confChange = () => {
     const n = target();
     if (n?.role !== "leader") return;
@@ -773,18 +798,7 @@ export function runSchedule(options: SimOptions): SimResult {
         change = { type: "addVoter", nodeId: who, addr };
       else return;
     }
-    const r = tryCore(() => n.core.proposeConfChange(change));
-    trace.add(
-      step,
-      Act.confChange,
-      n.id,
-      id,
-      undefined,
-      `${change.type} ${change.nodeId}${r ? ` -> i${r.index} t${r.term}` : " refused"}`,
-    );
-    if (r) {
-      stats.confChanges++;
-      promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
+    if (proposeChange(n, change, id, "")) {
       if (change.type === "removeNode") removalProposed.add(change.nodeId);
       // A joining node starts empty and waits for the leader to reach it.
       if (fresh) addNode(`n${nextNodeId++}`, undefined);
@@ -835,20 +849,7 @@ export function runSchedule(options: SimOptions): SimResult {
     } else {
       change = { type: "addLearner", nodeId: j.id, addr: confAddr(++confSeq) };
     }
-    const id = confSeq;
-    const r = tryCore(() => n.core.proposeConfChange(change));
-    trace.add(
-      step,
-      Act.confChange,
-      n.id,
-      id,
-      undefined,
-      `join: ${change.type} ${change.nodeId}${r ? ` -> i${r.index} t${r.term}` : " refused"}`,
-    );
-    if (r) {
-      stats.confChanges++;
-      promise(n, { slot: n.slot, inc: n.incarnation, term: r.term, index: r.index, ident: -id });
-    }
+    proposeChange(n, change, confSeq, "join: ");
     afterInput(n);
   };
 

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
-import { createTcpProxy, type TcpProxy } from "../../../test/e2e/tcp-proxy.js";
+import { type PortPair, startPortPair } from "../../../test/cluster-port/helpers.js";
+import type { TcpProxy } from "../../../test/e2e/tcp-proxy.js";
 import { CLUSTER_ID, type ClusterPki, makeClusterPki } from "../../../test/pki/fixtures.js";
 import { HealthService } from "../../gen/gastrolog/v1/health_pb.js";
 import { type CertificateWithKey, issueClusterCert } from "../../pki/certificate.js";
 import { ClusterTlsState } from "../tls/tls-state.js";
-import { type ClusterPortServer, createClusterPortServer } from "./server.js";
+import type { ClusterPortServer } from "./server.js";
 
 /**
  * The peer clients keep their connections across a swap that changes neither what they
@@ -17,6 +18,7 @@ import { type ClusterPortServer, createClusterPortServer } from "./server.js";
 describe("peer clients: which swaps keep the outgoing connections", () => {
   let pki: ClusterPki;
   let next: CertificateWithKey;
+  let pair: PortPair;
   let a: ClusterPortServer;
   let b: ClusterPortServer;
   let proxy: TcpProxy;
@@ -39,28 +41,15 @@ describe("peer clients: which swaps keep the outgoing connections", () => {
   before(async () => {
     pki = await makeClusterPki();
     next = await issueClusterCert({ ca: pki.ca, clusterId: CLUSTER_ID });
-    const start = async (nodeId: string) => {
-      const s = createClusterPortServer({
-        tls: state(pki.cert, [pki.cert]),
-        nodeId,
-        host: "127.0.0.1",
-        port: 0,
-      });
-      await s.listen();
-      return s;
-    };
-    a = await start("node-a");
-    b = await start("node-b");
-    proxy = await createTcpProxy({ targetPort: b.address()!.port });
+    pair = await startPortPair(() => state(pki.cert, [pki.cert]));
+    ({ a, b, proxy } = pair);
   });
   after(async () => {
-    await a?.close();
-    await b?.close();
-    await proxy?.close();
+    await pair?.close();
   });
 
   it("a rotation's begin keeps them and checks reconnects against the widened set; its finish rebuilds them", async () => {
-    const health = createClient(HealthService, a.peers.transport(`127.0.0.1:${proxy.port}`));
+    const health = createClient(HealthService, a.peers.transport(pair.viaProxy));
     assert.equal((await health.check({})).nodeId, "node-b");
     assert.equal(proxy.accepted, 1);
 

@@ -1,37 +1,30 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
-import { createTcpProxy, type TcpProxy } from "../../../test/e2e/tcp-proxy.js";
+import { type PortPair, startPortPair } from "../../../test/cluster-port/helpers.js";
+import type { TcpProxy } from "../../../test/e2e/tcp-proxy.js";
 import { makeClusterPki, stateOf } from "../../../test/pki/fixtures.js";
 import { HealthService } from "../../gen/gastrolog/v1/health_pb.js";
 import { ClusterTlsState } from "../tls/tls-state.js";
-import { type ClusterPortServer, createClusterPortServer } from "./server.js";
+import type { ClusterPortServer } from "./server.js";
 
 describe("cluster port: swapping in the TLS state already in force", () => {
+  let pair: PortPair;
   let a: ClusterPortServer;
-  let b: ClusterPortServer;
   let proxy: TcpProxy;
 
   before(async () => {
     const pki = await makeClusterPki();
-    const start = async (nodeId: string) => {
-      const s = createClusterPortServer({ tls: stateOf(pki), nodeId, host: "127.0.0.1", port: 0 });
-      await s.listen();
-      return s;
-    };
-    a = await start("node-a");
-    b = await start("node-b");
     // A counts the connections it opens to B through the proxy.
-    proxy = await createTcpProxy({ targetPort: b.address()!.port });
+    pair = await startPortPair(() => stateOf(pki));
+    ({ a, proxy } = pair);
   });
   after(async () => {
-    await a?.close();
-    await b?.close();
-    await proxy?.close();
+    await pair?.close();
   });
 
   it("keeps the state, the sessions and the peer connections; a real change still applies", async () => {
-    const health = createClient(HealthService, a.peers.transport(`127.0.0.1:${proxy.port}`));
+    const health = createClient(HealthService, a.peers.transport(pair.viaProxy));
     assert.equal((await health.check({})).nodeId, "node-b");
     assert.equal(proxy.accepted, 1);
 

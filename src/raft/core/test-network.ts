@@ -63,22 +63,8 @@ export interface NetworkOptions {
 }
 
 /** A message with every field a test leaves out set to its empty value. */
-export function message(
-  over: Partial<Message> & Pick<Message, "type" | "from" | "to" | "term">,
-): Message {
-  return {
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: new Uint8Array(0),
-    ...over,
-  };
-}
+export { message } from "../types.js";
 
-/** Entries with the given terms at indexes 1..n (or from `start`), as `normal` entries. */
 export function entriesWithTerms(terms: readonly number[], start = 1): Entry[] {
   return terms.map((term, i) => ({
     index: start + i,
