@@ -30,13 +30,13 @@ import {
   EnrollSuffrage,
 } from "../gen/gastrolog/v1/enroll_pb.js";
 import { HealthService } from "../gen/gastrolog/v1/health_pb.js";
-import { NodeService } from "../gen/gastrolog/v1/node_pb.js";
+import { NodeService, type SyncTlsResponse } from "../gen/gastrolog/v1/node_pb.js";
 import { RaftService } from "../gen/gastrolog/v1/raft_pb.js";
 import type { Logger } from "../log.js";
 import { clusterServerName } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { hashJoinSecret, JOIN_SECRET_BYTES, parseJoinToken } from "../pki/join-token.js";
-import { parsePemBlocks } from "../pki/pem.js";
+import { encodePem, parsePemBlocks } from "../pki/pem.js";
 import { createRaftNode, type RaftFsm, type RaftNode, type RaftNodeStats } from "../raft/node.js";
 import { RaftNodeError } from "../raft/node-errors.js";
 import { createRaftStorage, type RaftStorage } from "../raft/storage/index.js";
@@ -214,14 +214,18 @@ export class ClusterNode {
         return { index: BigInt(r.index), result: new TextEncoder().encode(JSON.stringify(r)) };
       },
       syncTls: () => {
-        const refusal = this.syncTlsRefusal();
-        if (refusal) throw new ConnectError(refusal, Code.PermissionDenied);
+        // The caller passed the gate, so its certificate is accepted: a refusal here is a
+        // policy answer, not a refusal of the caller, and must not read as one
+        // (`onRefusedByPeer` counts permission_denied toward "this node was removed").
+        if (this.removedNotice) throw new ConnectError(this.removedNotice, Code.FailedPrecondition);
         const m = this.port.tls().material();
+        const withhold = this.syncTlsRefusal() !== undefined;
         return {
           trustedCaPems: [...m.trustedCaPems],
           certPem: m.certPem,
-          keyPem: m.keyPem,
+          keyPem: withhold ? "" : m.keyPem,
           acceptedFingerprints: [...m.accepted],
+          keyWithheld: withhold,
         };
       },
       admin: async (req) => {
@@ -1104,6 +1108,10 @@ export class ClusterNode {
         try {
           const client = createClient(NodeService, session.transport);
           const res = await client.syncTls({}, { timeoutMs: 2000 });
+          if (res.keyWithheld) {
+            if (this.acceptPublicTls(id, res)) return;
+            continue;
+          }
           const key = tlsMaterialKey(
             fingerprintOfPem(res.certPem),
             res.trustedCaPems,
@@ -1146,6 +1154,41 @@ export class ClusterNode {
     } finally {
       this.syncing = false;
     }
+  }
+
+  /**
+   * A peer withheld the key of the rotation in flight (a node was removed since this
+   * node's certificate came into use). Accepting what that peer presents and accepts is
+   * enough to catch up: until the finish every member still accepts this node's
+   * certificate, so once this node accepts theirs its replies reach the leader again, and
+   * Raft brings it the begin, with the new key, like any other entry. Returns false when
+   * there is nothing new to accept (ask another peer).
+   */
+  private acceptPublicTls(from: string, res: SyncTlsResponse): boolean {
+    const mine = this.port.tls();
+    // A node dialling out with a previous certificate has applied a begin already.
+    if (mine.clientFingerprint !== mine.fingerprint) return false;
+    const accepted = [...new Set([...mine.accepted, ...res.acceptedFingerprints])];
+    const cas = new Map<string, string>();
+    const addCas = (pem: string) => {
+      for (const block of parsePemBlocks(pem)) {
+        if (block.label === "CERTIFICATE") {
+          cas.set(fingerprint(block.der), encodePem(block.label, block.der));
+        }
+      }
+    };
+    addCas(mine.trustedCaPem);
+    const own = cas.size;
+    for (const pem of res.trustedCaPems) addCas(pem);
+    if (accepted.length === mine.accepted.size && cas.size === own) return false;
+    const m = mine.material();
+    const next = ClusterTlsState.fromPem({ ...m, trustedCaPems: [...cas.values()], accepted });
+    this.log.info(
+      { from, accepted: accepted.length },
+      "a peer withheld the new key (a node was removed); accepting its certificate so that Raft can bring this node the rotation",
+    );
+    this.adoptTls(next, `${tlsMaterialKey(next.fingerprint, [...cas.values()], accepted)}|public`);
+    return true;
   }
 
   /**

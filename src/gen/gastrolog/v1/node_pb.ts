@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gastrolog/v1/node.proto.
  */
 export const file_gastrolog_v1_node: GenFile = /*@__PURE__*/
-  fileDesc("ChdnYXN0cm9sb2cvdjEvbm9kZS5wcm90bxIMZ2FzdHJvbG9nLnYxIhAKDlN5bmNUbHNSZXF1ZXN0ImwKD1N5bmNUbHNSZXNwb25zZRIXCg90cnVzdGVkX2NhX3BlbXMYASADKAkSEAoIY2VydF9wZW0YAiABKAkSDwoHa2V5X3BlbRgDIAEoCRIdChVhY2NlcHRlZF9maW5nZXJwcmludHMYBCADKAkiPwoMQWRtaW5SZXF1ZXN0EgoKAm9wGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEgoKdGltZW91dF9tcxgDIAEoAyIiCg1BZG1pblJlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCSIfCgxBcHBseVJlcXVlc3QSDwoHY29tbWFuZBgBIAEoDCIuCg1BcHBseVJlc3BvbnNlEg0KBWluZGV4GAEgASgDEg4KBnJlc3VsdBgCIAEoDCISChBSZWFkSW5kZXhSZXF1ZXN0IiIKEVJlYWRJbmRleFJlc3BvbnNlEg0KBWluZGV4GAEgASgDMqcCCgtOb2RlU2VydmljZRJACgVBcHBseRIaLmdhc3Ryb2xvZy52MS5BcHBseVJlcXVlc3QaGy5nYXN0cm9sb2cudjEuQXBwbHlSZXNwb25zZRJMCglSZWFkSW5kZXgSHi5nYXN0cm9sb2cudjEuUmVhZEluZGV4UmVxdWVzdBofLmdhc3Ryb2xvZy52MS5SZWFkSW5kZXhSZXNwb25zZRJGCgdTeW5jVGxzEhwuZ2FzdHJvbG9nLnYxLlN5bmNUbHNSZXF1ZXN0Gh0uZ2FzdHJvbG9nLnYxLlN5bmNUbHNSZXNwb25zZRJACgVBZG1pbhIaLmdhc3Ryb2xvZy52MS5BZG1pblJlcXVlc3QaGy5nYXN0cm9sb2cudjEuQWRtaW5SZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChdnYXN0cm9sb2cvdjEvbm9kZS5wcm90bxIMZ2FzdHJvbG9nLnYxIhAKDlN5bmNUbHNSZXF1ZXN0IoIBCg9TeW5jVGxzUmVzcG9uc2USFwoPdHJ1c3RlZF9jYV9wZW1zGAEgAygJEhAKCGNlcnRfcGVtGAIgASgJEg8KB2tleV9wZW0YAyABKAkSHQoVYWNjZXB0ZWRfZmluZ2VycHJpbnRzGAQgAygJEhQKDGtleV93aXRoaGVsZBgFIAEoCCI/CgxBZG1pblJlcXVlc3QSCgoCb3AYASABKAkSDwoHbm9kZV9pZBgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgDIiIKDUFkbWluUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJIh8KDEFwcGx5UmVxdWVzdBIPCgdjb21tYW5kGAEgASgMIi4KDUFwcGx5UmVzcG9uc2USDQoFaW5kZXgYASABKAMSDgoGcmVzdWx0GAIgASgMIhIKEFJlYWRJbmRleFJlcXVlc3QiIgoRUmVhZEluZGV4UmVzcG9uc2USDQoFaW5kZXgYASABKAMypwIKC05vZGVTZXJ2aWNlEkAKBUFwcGx5EhouZ2FzdHJvbG9nLnYxLkFwcGx5UmVxdWVzdBobLmdhc3Ryb2xvZy52MS5BcHBseVJlc3BvbnNlEkwKCVJlYWRJbmRleBIeLmdhc3Ryb2xvZy52MS5SZWFkSW5kZXhSZXF1ZXN0Gh8uZ2FzdHJvbG9nLnYxLlJlYWRJbmRleFJlc3BvbnNlEkYKB1N5bmNUbHMSHC5nYXN0cm9sb2cudjEuU3luY1Rsc1JlcXVlc3QaHS5nYXN0cm9sb2cudjEuU3luY1Rsc1Jlc3BvbnNlEkAKBUFkbWluEhouZ2FzdHJvbG9nLnYxLkFkbWluUmVxdWVzdBobLmdhc3Ryb2xvZy52MS5BZG1pblJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message gastrolog.v1.SyncTlsRequest
@@ -48,6 +48,17 @@ export type SyncTlsResponse = Message<"gastrolog.v1.SyncTlsResponse"> & {
    * @generated from field: repeated string accepted_fingerprints = 4;
    */
   acceptedFingerprints: string[];
+
+  /**
+   * Set when the answering node will not hand out the key: a node was removed since the
+   * caller's certificate came into use, and every holder of that certificate, the removed
+   * node included, could be the caller. key_pem is then empty. The rest is public (peers
+   * show their certificates in every handshake): a member that accepts them can reach the
+   * leader again, and Raft brings it the new key as it does every entry.
+   *
+   * @generated from field: bool key_withheld = 5;
+   */
+  keyWithheld: boolean;
 };
 
 /**
