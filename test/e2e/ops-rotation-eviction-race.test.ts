@@ -20,6 +20,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { NodeService } from "../../src/gen/gastrolog/v1/node_pb.js";
 import {
   agreedLeader,
   Cluster,
@@ -28,7 +31,23 @@ import {
   probeHealth,
   readTlsDir,
   type StatusJson,
+  type TlsFiles,
 } from "./harness.js";
+
+/** Calls NodeService.SyncTls on `addr`, presenting `client` (any server leaf is taken). */
+async function syncTlsWith(addr: string, client: TlsFiles) {
+  const manager = new Http2SessionManager(
+    `https://${addr}`,
+    { idleConnectionTimeoutMs: 2000 },
+    { cert: client.certPem, key: client.keyPem, rejectUnauthorized: false, ALPNProtocols: ["h2"] },
+  );
+  try {
+    const transport = createGrpcTransport({ baseUrl: `https://${addr}`, sessionManager: manager });
+    return await createClient(NodeService, transport).syncTls({}, { timeoutMs: 5000 });
+  } finally {
+    manager.abort();
+  }
+}
 
 const NAMES = ["n1", "n2", "n3", "n4"] as const;
 
@@ -65,6 +84,13 @@ describe("e2e: a member stalled during an eviction's rotation", () => {
       const rot = (await status(leader)).tls.rotation as { pending?: string[] } | null;
       return rot?.pending?.some((p) => p.includes(sleeperId.slice(0, 8))) ?? false;
     }, `the rotation on ${leader} to wait for ${sleeper}`);
+
+    // The evicted node still holds the old certificate, which is accepted until the finish:
+    // asking for the TLS material gets it the public part, never the new key.
+    const asked = await syncTlsWith(addrs.get(leader)!, await readTlsDir(c.homeOf(victim)));
+    assert.equal(asked.keyWithheld, true);
+    assert.equal(asked.keyPem, "");
+    assert.ok(asked.acceptedFingerprints.length >= 2, "old and new certificates accepted");
 
     const back = await c.restart(sleeper);
     const r = await removal;
