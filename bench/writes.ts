@@ -20,23 +20,31 @@
  * RPC stack on this machine. The run also reads every process's CPU time (/proc/<pid>/stat)
  * around each round and prints CPU microseconds per call: of the client (this process,
  * which issues every call) and of the server(s), so that the no-op row says what one
- * Connect call costs on each side. --extra-ceilings adds two more no-op rows that keep
- * connect-node on both ends but use one HTTP/2 connection, with the Connect protocol and
- * with the gRPC protocol, to see whether another Connect setting would be cheaper.
+ * Connect call costs on each side, and the CPU budget line compares the cost of that call
+ * with what the machine's cores allow per write at etcd's c=256 rate. --extra-ceilings
+ * adds three more no-op rows that keep connect-node on both ends but change a setting
+ * (one HTTP/2 connection with the Connect protocol, the same with the gRPC protocol, and
+ * HTTP/1.1 "tuned": no deadline, no compression negotiation, stack traces off; see
+ * lib/ceiling.ts), to see whether another Connect setting would be cheaper.
  *
  * Run: npm run bench:writes [-- --levels 1,16,256 --writes 2000,10000,20000 --rounds 2
  *      --max-seconds 30 --only etcd,gastrolog,ceiling --extra-ceilings --cpu-prof-dir DIR]
  * (--help prints the flags.) --cpu-prof-dir starts n1 (the bootstrap node, normally the
  * leader) with --cpu-prof.
  * Output: a table, the ratios gastrolog/etcd, a table per system with CPU per call, the
- * ceiling's ratios to etcd, and as the last line one JSON object (its "ceiling" and
- * "cpuUsPerCall" keys hold the ceiling and the CPU figures).
+ * ceiling's ratios to etcd, and as the last line one JSON object (its "ceiling",
+ * "cpuUsPerCall" and "loadAvg" keys hold the ceiling, the CPU figures and the load).
  */
 import { mkdtemp } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createH2NoopWriter, type NoopServer, startNoopServer } from "./lib/ceiling.js";
+import {
+  createH2NoopWriter,
+  createTunedNoopWriter,
+  type NoopServer,
+  startNoopServer,
+} from "./lib/ceiling.js";
 import { createCleanup } from "./lib/cleanup.js";
 import { cpuSeconds } from "./lib/cpu.js";
 import { checkEtcdInstalled, type EtcdCluster, startEtcdCluster } from "./lib/etcd-cluster.js";
@@ -62,10 +70,13 @@ Options:
   --rounds N           rounds per level, alternating the order of the systems (default 2)
   --max-seconds N      time bound of one round (default 30)
   --only LIST          systems to run, of: etcd,gastrolog,ceiling and, with
-                       --extra-ceilings, ceiling-h2-connect,ceiling-h2-grpc
+                       --extra-ceilings, ceiling-h2-connect,ceiling-h2-grpc,
+                       ceiling-h1-tuned
                        (default: all of them)
-  --extra-ceilings     also measure no-op rows on one HTTP/2 connection (connect-node
-                       client and server both), with the Connect and the gRPC protocol
+  --extra-ceilings     also measure no-op rows with other connect-node settings (client
+                       and server both): one HTTP/2 connection with the Connect and
+                       with the gRPC protocol; and HTTP/1.1 "tuned": no deadline, no
+                       compression negotiation, stack traces off (see lib/ceiling.ts)
   --cpu-prof-dir DIR   start n1 (normally the leader) with --cpu-prof into DIR
   -h, --help           this text
 
@@ -109,9 +120,14 @@ const ALL_SYSTEMS = [
   "ceiling",
   "ceiling-h2-connect",
   "ceiling-h2-grpc",
+  "ceiling-h1-tuned",
 ] as const;
 type System = (typeof ALL_SYSTEMS)[number];
-const EXTRA_CEILINGS: readonly System[] = ["ceiling-h2-connect", "ceiling-h2-grpc"];
+const EXTRA_CEILINGS: readonly System[] = [
+  "ceiling-h2-connect",
+  "ceiling-h2-grpc",
+  "ceiling-h1-tuned",
+];
 const isSystem = (x: string): x is System => (ALL_SYSTEMS as readonly string[]).includes(x);
 const only = args.only?.split(",").map((x) => {
   if (!isSystem(x)) throw new Error(`--only: ${x} is not one of ${ALL_SYSTEMS.join(", ")}`);
@@ -123,7 +139,7 @@ const SYSTEMS = ALL_SYSTEMS.filter(
     (only === undefined || only.includes(s)),
 );
 if (only?.some((s) => !SYSTEMS.includes(s))) {
-  throw new Error("--only: ceiling-h2-connect and ceiling-h2-grpc need --extra-ceilings");
+  throw new Error(`--only: ${EXTRA_CEILINGS.join(", ")} need --extra-ceilings`);
 }
 /** How the table and the report name each system. */
 const LABEL: Record<System, string> = {
@@ -132,6 +148,7 @@ const LABEL: Record<System, string> = {
   ceiling: "connect no-op (ceiling)",
   "ceiling-h2-connect": "no-op, connect h2",
   "ceiling-h2-grpc": "no-op, grpc h2",
+  "ceiling-h1-tuned": "no-op, h1 tuned",
 };
 
 /** A deterministic 256-byte value (the content does not matter, its size does). */
@@ -181,11 +198,25 @@ async function main(): Promise<void> {
       noopH1 = await startNoopServer({ home: join(dir, "noop-h1"), http: "1.1", cleanup });
       noops.push(noopH1);
     }
-    if (SYSTEMS.some((s) => EXTRA_CEILINGS.includes(s))) {
+    let noopTuned: NoopServer | undefined;
+    if (SYSTEMS.includes("ceiling-h2-connect") || SYSTEMS.includes("ceiling-h2-grpc")) {
       noopH2 = await startNoopServer({ home: join(dir, "noop-h2"), http: "2", cleanup });
       noops.push(noopH2);
     }
-    for (const n of noops) log(`no-op server (http ${n.http}): pid ${n.pid}, ${n.socketPath}`);
+    if (SYSTEMS.includes("ceiling-h1-tuned")) {
+      noopTuned = await startNoopServer({
+        home: join(dir, "noop-tuned"),
+        http: "1.1",
+        tuned: true,
+        cleanup,
+      });
+      noops.push(noopTuned);
+    }
+    for (const n of noops) {
+      log(
+        `no-op server (http ${n.http}${n.tuned ? ", tuned" : ""}): pid ${n.pid}, ${n.socketPath}`,
+      );
+    }
 
     const rssAll = () => ({
       gastrolog: gl?.nodes.map((n) => rss(n.pid)) ?? [],
@@ -236,15 +267,27 @@ async function main(): Promise<void> {
         pidsOf[s] = { server: [noopH2.pid], followers: [] };
       }
     }
+    if (noopTuned) {
+      writerOf["ceiling-h1-tuned"] = createTunedNoopWriter(noopTuned, maxC);
+      writers.push(writerOf["ceiling-h1-tuned"]);
+      pidsOf["ceiling-h1-tuned"] = { server: [noopTuned.pid], followers: [] };
+    }
 
     let seq = 0;
-    const load = (w: Writer, total: number, concurrency: number) =>
-      runClosedLoop({
-        total,
-        concurrency,
-        maxMs: MAX_MS,
-        write: () => w.put(keyOf(seq++), VALUE),
-      });
+    const load = async (w: Writer, total: number, concurrency: number) => {
+      const limit = Error.stackTraceLimit;
+      if (w.clientStackTraceLimit !== undefined) Error.stackTraceLimit = w.clientStackTraceLimit;
+      try {
+        return await runClosedLoop({
+          total,
+          concurrency,
+          maxMs: MAX_MS,
+          write: () => w.put(keyOf(seq++), VALUE),
+        });
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    };
 
     // Warm-up: JIT, lmdb/bbolt page growth, and the full connection pool (at the top level).
     for (const s of SYSTEMS) {
@@ -469,6 +512,20 @@ async function main(): Promise<void> {
       `load average (1/5/15 min) at start ${loadStart.map((x) => fmt(x, 2)).join(" ")}, at end ${loadEnd.map((x) => fmt(x, 2)).join(" ")}`,
     );
     const ceiling = ceilingOf("ceiling");
+    // The machine's CPU budget per write at etcd's c=256 rate: all cores' seconds over the
+    // writes etcd did per second. The client and every server share these cores, so a
+    // write that spends more CPU in total cannot keep up with etcd, whatever the rest.
+    const cores = availableParallelism();
+    const etcd256 = results.etcd!.c256;
+    const ceiling256 = cpuUs("ceiling", 256);
+    const budget =
+      ceiling && etcd256
+        ? {
+            cores,
+            budgetUs: round3((cores * 1e6) / etcd256.throughput),
+            noopCallUs: round3(ceiling256.client + ceiling256.server),
+          }
+        : null;
     if (ceiling) {
       const t = ceiling.maxAchievable.throughputC256;
       const p = ceiling.maxAchievable.p50C1;
@@ -484,6 +541,11 @@ async function main(): Promise<void> {
       log(
         `max achievable throughputC256 ratio with this RPC stack: ${t ?? "n/a"} (goal >= 1.0: ${t === null ? "n/a" : t >= 1.0 ? "reachable" : "unreachable"}); best achievable p50C1 ratio: ${p ?? "n/a"} (goal <= 1.2: ${p === null ? "n/a" : p <= 1.2 ? "reachable" : "unreachable"})`,
       );
+      if (budget) {
+        log(
+          `CPU budget per write at etcd's c256 rate on ${cores} cores: ${fmt(budget.budgetUs ?? Number.NaN, 0)} us (client and all servers together); a no-op Connect call alone at c256 spends ${fmt(budget.noopCallUs ?? Number.NaN, 0)} us of it`,
+        );
+      }
     }
     for (const s of EXTRA_CEILINGS) {
       const x = ceilingOf(s);
@@ -520,6 +582,7 @@ async function main(): Promise<void> {
           "bench/lib/noop-server.ts: http.createServer + connectNodeAdapter on a unix socket, Put returns at once",
         client: "createGastrologWriter: connect-node, Connect protocol (binary), HTTP/1.1",
         ...ceiling,
+        cpuBudgetAtEtcdC256: budget,
         extra: Object.fromEntries(
           EXTRA_CEILINGS.filter((s) => SYSTEMS.includes(s)).map((s) => [s, ceilingOf(s)]),
         ),

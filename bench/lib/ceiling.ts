@@ -5,13 +5,21 @@
  * - The ceiling proper is driven by createGastrologWriter, the very client the gastrolog
  *   writes use (Connect protocol, HTTP/1.1, keep-alive agent, unix socket), pointed at the
  *   no-op server's socket instead of the leader's.
- * - The extra rows keep Connect (connect-node + protobuf-es) on both ends but change the
- *   wire: one HTTP/2 connection (cleartext, on the same kind of unix socket), with the
- *   Connect protocol or with the gRPC protocol. They say whether a different Connect
- *   setting would make the real path cheaper; src/ is not changed by measuring them.
+ * - The extra rows keep Connect (connect-node + protobuf-es) on both ends but change a
+ *   setting, to say whether a different Connect setting would make the real path
+ *   cheaper (src/ is not changed by measuring them):
+ *   - h2-connect, h2-grpc: one HTTP/2 connection (cleartext, on the same kind of unix
+ *     socket), with the Connect protocol or with the gRPC protocol;
+ *   - h1-tuned: HTTP/1.1 as the real path, minus three per-call costs that profiles of the
+ *     no-op call show: no deadline (no timeoutMs, so no timer and no connect-timeout-ms
+ *     header, hence no deadline timer on the server either), no compression negotiation
+ *     (acceptCompression: [] on both ends), and stack traces off (--stack-trace-limit=0
+ *     on the server, Error.stackTraceLimit = 0 in the client during its rounds): every
+ *     call ends with AbortController.abort(), whose DOMException captures a stack.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { Agent } from "node:http";
 import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { createClient, type Transport } from "@connectrpc/connect";
@@ -36,6 +44,8 @@ export interface NoopServer {
   readonly socketPath: string;
   readonly pid: number;
   readonly http: "1.1" | "2";
+  /** Started for the h1-tuned row (no compression, --stack-trace-limit=0). */
+  readonly tuned: boolean;
   stop(): Promise<void>;
 }
 
@@ -43,8 +53,10 @@ export interface NoopServer {
 export async function startNoopServer(o: {
   home: string;
   http: "1.1" | "2";
+  tuned?: boolean;
   cleanup: Cleanup;
 }): Promise<NoopServer> {
+  const tuned = o.tuned ?? false;
   mkdirSync(o.home, { recursive: true, mode: 0o700 });
   const socketPath = apiSocketPath(o.home);
   // The environment of the gastrolog nodes (see gastrolog-cluster.ts): no test overrides,
@@ -55,10 +67,20 @@ export async function startNoopServer(o: {
   delete env.NODE_OPTIONS;
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", SCRIPT, "--socket", socketPath, "--http", o.http],
+    [
+      ...(tuned ? ["--stack-trace-limit=0"] : []),
+      "--import",
+      "tsx",
+      SCRIPT,
+      "--socket",
+      socketPath,
+      "--http",
+      o.http,
+      ...(tuned ? ["--no-compression"] : []),
+    ],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
-  const name = `noop-server (http ${o.http})`;
+  const name = `noop-server (http ${o.http}${tuned ? ", tuned" : ""})`;
   const proc = new ServerProcess(name, child);
   if (child.pid === undefined) throw new Error(`could not start ${SCRIPT}`);
   const stop = async () => {
@@ -68,7 +90,7 @@ export async function startNoopServer(o: {
     await proc.stop(sig, 5000);
   });
   await proc.serving(30_000);
-  return { home: o.home, socketPath, pid: child.pid, http: o.http, stop };
+  return { home: o.home, socketPath, pid: child.pid, http: o.http, tuned, stop };
 }
 
 /** A ConfigService.Put writer over `transport` (same call options as the gastrolog writer). */
@@ -81,6 +103,32 @@ function putWriter(system: string, transport: Transport, close: () => void): Wri
     },
     connectionsOpened: () => 1,
     close,
+  };
+}
+
+/**
+ * The h1-tuned writer: the gastrolog writer's transport (HTTP/1.1, keep-alive agent with
+ * `maxSockets`, unix socket) with acceptCompression: [] and no deadline; its rounds run
+ * with Error.stackTraceLimit = 0 (see clientStackTraceLimit).
+ */
+export function createTunedNoopWriter(server: NoopServer, maxSockets: number): Writer {
+  if (server.http !== "1.1" || !server.tuned) throw new Error("needs a tuned HTTP/1.1 server");
+  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const transport = createConnectTransport({
+    baseUrl: "http://localhost",
+    httpVersion: "1.1",
+    nodeOptions: { socketPath: server.socketPath, agent },
+    acceptCompression: [],
+  });
+  const config = createClient(ConfigService, transport);
+  return {
+    system: "ceiling-h1-tuned",
+    async put(key, value) {
+      await config.put({ key, value });
+    },
+    connectionsOpened: () => Number.NaN,
+    close: () => agent.destroy(),
+    clientStackTraceLimit: 0,
   };
 }
 

@@ -7,11 +7,13 @@
  * router still registers them, as the real one does). What a write through this server
  * costs is what the RPC alone costs, so no gastrolog write over the admin API can beat it.
  *
- * `--http 2` serves the same routes with http2.createServer (cleartext HTTP/2 on the same
- * kind of socket), for the extra rows that try the Connect and gRPC protocols on HTTP/2.
+ * The extra rows of --extra-ceilings change one thing each: `--http 2` serves the same
+ * routes with http2.createServer (cleartext HTTP/2 on the same kind of socket), for the
+ * Connect and gRPC protocols on HTTP/2; `--no-compression` passes acceptCompression: []
+ * to connectNodeAdapter (no gzip/brotli negotiation), for the "tuned" HTTP/1.1 row.
  *
  * Run (the benchmark does this): node --import tsx bench/lib/noop-server.ts
- *   --socket PATH [--http 1.1|2]
+ *   --socket PATH [--http 1.1|2] [--no-compression]
  * Logs one JSON line {"msg":"serving",...} on stderr once it listens; SIGTERM stops it.
  */
 import { chmod, rm } from "node:fs/promises";
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
   options: {
     socket: { type: "string" },
     http: { type: "string", default: "1.1" },
+    "no-compression": { type: "boolean", default: false },
   },
 });
 const socketPath = args.socket;
@@ -50,7 +53,9 @@ const routes = (router: ConnectRouter) => {
   router.service(CertService, {});
 };
 
-const handler = connectNodeAdapter({ routes });
+const handler = connectNodeAdapter(
+  args["no-compression"] ? { routes, acceptCompression: [] } : { routes },
+);
 const server = args.http === "2" ? http2.createServer(handler) : http.createServer(handler);
 
 await rm(socketPath, { force: true });

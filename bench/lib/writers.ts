@@ -24,6 +24,8 @@ export interface Writer {
   /** Connections opened so far (gastrolog); etcd multiplexes on one HTTP/2 channel: 1. */
   connectionsOpened(): number;
   close(): void;
+  /** Error.stackTraceLimit for this writer's rounds (the benchmark sets and restores it). */
+  readonly clientStackTraceLimit?: number;
 }
 
 /** An etcd3 client bound to one member (the leader). */
