@@ -336,7 +336,16 @@ async function main(): Promise<void> {
     }
 
     // Idle again: the writes are acknowledged; give followers a moment to apply the tail.
+    // The CPU the processes spend meanwhile (heartbeats, timers, GC, the tail) is what a
+    // slow level's CPU per call carries besides the calls: at c=1, ~100 w/s, 10% of a core
+    // is 1 ms per call.
+    const idlePids = SYSTEMS.flatMap((s) => [...pidsOf[s]!.server, ...pidsOf[s]!.followers]);
+    const idleFrom = { at: performance.now(), cpu: idlePids.map(cpuSeconds) };
     await new Promise((r) => setTimeout(r, 2000));
+    const idleS = (performance.now() - idleFrom.at) / 1000;
+    const idleCpu = new Map(
+      idlePids.map((pid, i) => [pid, (100 * (cpuSeconds(pid) - idleFrom.cpu[i]!)) / idleS]),
+    );
     const rssAfter = rssAll();
     const loadEnd = loadavg();
     const totals = (r: { gastrolog: Rss[]; etcd: Rss[] }) => ({
@@ -511,6 +520,18 @@ async function main(): Promise<void> {
     log(
       `load average (1/5/15 min) at start ${loadStart.map((x) => fmt(x, 2)).join(" ")}, at end ${loadEnd.map((x) => fmt(x, 2)).join(" ")}`,
     );
+    const idleCpuOf = (s: System) => ({
+      server: pidsOf[s]!.server.map((p) => round3(idleCpu.get(p) ?? Number.NaN)),
+      followers: pidsOf[s]!.followers.map((p) => round3(idleCpu.get(p) ?? Number.NaN)),
+    });
+    const pct = (xs: (number | null)[]) => xs.map((v) => fmt(v ?? Number.NaN, 0)).join(" ");
+    const idleParts = SYSTEMS.filter((s) => !EXTRA_CEILINGS.includes(s)).map((s) => {
+      const x = idleCpuOf(s);
+      return `${LABEL[s]} ${pct(x.server)}${x.followers.length ? ` / ${pct(x.followers)}` : ""}`;
+    });
+    log(
+      `CPU % of a core in the 2 s pause after the writes (server / followers): ${idleParts.join("; ")}`,
+    );
     const ceiling = ceilingOf("ceiling");
     // The machine's CPU budget per write at etcd's c=256 rate: all cores' seconds over the
     // writes etcd did per second. The client and every server share these cores, so a
@@ -588,6 +609,7 @@ async function main(): Promise<void> {
         ),
       },
       loadAvg: { start: loadStart.map(round3), end: loadEnd.map(round3) },
+      idleCpuPercentAfterWrites: Object.fromEntries(SYSTEMS.map((s) => [s, idleCpuOf(s)])),
       cpuUsPerCall: Object.fromEntries(
         SYSTEMS.map((s) => [
           s,
