@@ -459,10 +459,11 @@ async function main(): Promise<void> {
         ]),
       );
     // Per system, with the no-op ceiling(s) and CPU per call. "server" is the process that
-    // answers the calls (the leader; the no-op server); "followers" the other members.
+    // answers the calls (the leader; the no-op server); "followers" the other two members
+    // together.
     log("");
     log(
-      "level  system                        w/s  /etcd |  p50 ms  /etcd |  p99 ms | CPU us/call: client  server  followers",
+      "level  system                        w/s  /etcd |  p50 ms  /etcd |  p99 ms | CPU us/call: client  server  followers (both)",
     );
     for (const c of LEVELS) {
       for (const s of SYSTEMS) {
