@@ -18,12 +18,14 @@ import { ConfigService } from "../../src/gen/gastrolog/v1/admin_pb.js";
 
 /** A write client of one system. */
 export interface Writer {
-  readonly system: "etcd" | "gastrolog";
+  readonly system: string;
   /** Writes `value` under `key`; resolves once the cluster acknowledged it (committed). */
   put(key: string, value: Uint8Array): Promise<void>;
   /** Connections opened so far (gastrolog); etcd multiplexes on one HTTP/2 channel: 1. */
   connectionsOpened(): number;
   close(): void;
+  /** Error.stackTraceLimit for this writer's rounds (the benchmark sets and restores it). */
+  readonly clientStackTraceLimit?: number;
 }
 
 /** An etcd3 client bound to one member (the leader). */
