@@ -16,7 +16,8 @@ import {
   privateKeyToPem,
 } from "./pem.js";
 import { PkiError } from "./pki-error.js";
-import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, subtle, x509 } from "./x509.js";
+import type { x509 } from "./x509.js";
+import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, loadX509, subtle } from "./x509-loader.js";
 
 /**
  * How far notBefore is set in the past. Nodes' clocks disagree by seconds to minutes; a
@@ -119,6 +120,7 @@ export async function createClusterCa(
   assertClusterId(options.clusterId);
   const { notBefore, notAfter } = validity(options);
   const serialNumber = randomSerial();
+  const x509 = loadX509();
   const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber,
@@ -204,6 +206,7 @@ export function loadCa(certPem: string, keyPem: string): LoadedCa {
 
 /** True when a certificate may sign others: basicConstraints CA:true and keyCertSign. */
 export function isCaCertificate(cert: x509.X509Certificate): boolean {
+  const x509 = loadX509();
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
   if (bc === null || !bc.ca) return false;
   const ku = cert.getExtension(x509.KeyUsagesExtension);
@@ -261,6 +264,7 @@ function issuingCa(certPem: string, keyPem: string): Promise<IssuingCa> {
     return hit;
   }
   const loading = (async (): Promise<IssuingCa> => {
+    const x509 = loadX509();
     const ca = loadCa(certPem, keyPem);
     const ski = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension);
     return {
@@ -302,6 +306,7 @@ export async function issueClusterCert(
 ): Promise<CertificateWithKey> {
   const name = clusterServerName(options.clusterId);
   const { notBefore, notAfter } = validity(options);
+  const x509 = loadX509();
   const keysPromise = generateKeyPair();
   keysPromise.catch(() => undefined);
   const [ca, keys] = await Promise.all([

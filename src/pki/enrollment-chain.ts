@@ -1,7 +1,8 @@
 import { isCaCertificate } from "./certificate.js";
 import { fingerprint } from "./fingerprint.js";
 import { certificateDer, parseCertificateDer } from "./pem.js";
-import { x509 } from "./x509.js";
+import type { x509 } from "./x509.js";
+import { loadX509 } from "./x509-loader.js";
 
 /**
  * Why a joining node refuses the chain a server presented. A refusal means: send nothing,
@@ -88,6 +89,7 @@ export async function checkEnrollmentChain(input: ChainCheckInput): Promise<Chai
   if (now > leaf.notAfter) return { ok: false, reason: "expired" };
   if (now < leaf.notBefore) return { ok: false, reason: "not-yet-valid" };
 
+  const x509 = loadX509();
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
   if (eku === null || !eku.usages.includes(x509.ExtendedKeyUsage.serverAuth)) {
     return { ok: false, reason: "no-server-auth" };
@@ -107,7 +109,7 @@ export async function checkEnrollmentChain(input: ChainCheckInput): Promise<Chai
  */
 export function certificateHasName(cert: x509.X509Certificate, name: string): boolean {
   const wanted = name.toLowerCase();
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const san = cert.getExtension(loadX509().SubjectAlternativeNameExtension);
   if (san !== null) {
     return san.names.items.some((n) => n.type === "dns" && n.value.toLowerCase() === wanted);
   }

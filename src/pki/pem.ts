@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { PkiError } from "./pki-error.js";
-import { x509 } from "./x509.js";
+import type { x509 } from "./x509.js";
+import { loadX509 } from "./x509-loader.js";
 
 /**
  * PEM in and out. Certificates travel as PEM (the format openssl, curl and grpcurl read) and
@@ -54,7 +55,7 @@ export function encodePem(label: string, der: Uint8Array): string {
 /** Parses DER as an X.509 certificate, mapping any parse failure to a typed error. */
 export function parseCertificateDer(der: Uint8Array): x509.X509Certificate {
   try {
-    return new x509.X509Certificate(der);
+    return new (loadX509().X509Certificate)(der);
   } catch (cause) {
     throw new PkiError("malformed-certificate", "not a valid X.509 certificate", { cause });
   }

@@ -1,23 +1,20 @@
 /**
- * The one place that wires @peculiar/x509 to Node's WebCrypto.
+ * @peculiar/x509, loaded eagerly and wired to Node's WebCrypto: for callers that want the
+ * library's namespace as a value (tests building certificates, tools).
  *
- * @peculiar/x509 needs the `reflect-metadata` polyfill loaded before it and a WebCrypto
- * provider. Every PKI module imports x509 from here, so that the order is right no matter
- * which module a caller loads first.
+ * Server code does not import this module at run time: it takes the library's types from
+ * here with `import type` and the library itself from `loadX509()` in ./x509-loader.ts,
+ * which loads it only when a certificate object is needed. Both give the same module
+ * instance, wired to the same WebCrypto provider.
+ *
+ * @peculiar/x509 needs the `reflect-metadata` polyfill loaded before it: imports run in
+ * order, so the polyfill is evaluated first.
  */
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { loadX509 } from "./x509-loader.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+loadX509();
 
+export { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, subtle } from "./x509-loader.js";
 export { x509 };
-
-/** The key algorithm of every key this project generates: ECDSA on P-256. */
-export const EC_KEY_ALGORITHM: webcrypto.EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
-
-/** The signature algorithm of every certificate this project issues: ECDSA with SHA-256. */
-export const EC_SIGNING_ALGORITHM: webcrypto.EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
-
-/** The WebCrypto implementation the PKI uses (Node's). */
-export const subtle = webcrypto.subtle;

@@ -17,7 +17,7 @@ import {
 } from "../gen/gastrolog/v1/admin_pb.js";
 import type { Logger } from "../log.js";
 import { generateJoinToken } from "../pki/join-token.js";
-import { certificatesFromPem } from "../pki/pem.js";
+import { certificateSubject } from "../pki/subject.js";
 import { AsyncQueue } from "../raft/transport/async-queue.js";
 import { type ClusterNode, fsmCode, toConnectError } from "./cluster-node.js";
 import {
@@ -72,7 +72,7 @@ export function tlsStatus(
     serverName: node.port.tls().serverName,
     cas: tls.trustedCas.map((c) => ({
       fingerprint: c.fingerprint,
-      subject: certificatesFromPem(c.certPem)[0]?.subject ?? "",
+      subject: certificateSubject(c.certPem),
       notAfterUnixMs: BigInt(c.notAfterUnixMs),
       daysLeft: daysLeft(c.notAfterUnixMs, now),
       state: c.active ? "active" : "trusted",

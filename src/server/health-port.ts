@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { randomSerial } from "../pki/certificate.js";
 import { encodePem } from "../pki/pem.js";
-import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, subtle, x509 } from "../pki/x509.js";
+import { EC_KEY_ALGORITHM, EC_SIGNING_ALGORITHM, loadX509, subtle } from "../pki/x509-loader.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 
 /** Options for {@link serveHealthPort}. */
@@ -38,6 +38,7 @@ async function loadOrCreateHttpsCert(dir: string): Promise<{ cert: string; key: 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
+  const x509 = loadX509();
   const keys = (await subtle.generateKey(EC_KEY_ALGORITHM, true, [
     "sign",
     "verify",

@@ -1,4 +1,3 @@
-import "reflect-metadata";
 import { randomUUID } from "node:crypto";
 import type { EventEmitter } from "node:events";
 import { rm } from "node:fs/promises";

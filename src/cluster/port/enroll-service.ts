@@ -6,7 +6,6 @@ import {
   type EnrollService,
   GetCABundleResponseSchema,
 } from "../../gen/gastrolog/v1/enroll_pb.js";
-import { certificatesToPem } from "../../pki/pem.js";
 import type { ClusterTlsState } from "../tls/tls-state.js";
 
 /**
@@ -37,9 +36,8 @@ export function createEnrollService(deps: {
       return handler(request, ctx);
     },
     getCABundle() {
-      const cas = deps.tls().trustedCas;
       return create(GetCABundleResponseSchema, {
-        trustedCaPems: cas.map((ca) => certificatesToPem([ca])),
+        trustedCaPems: [...deps.tls().trustedCaPemList],
       });
     },
   };

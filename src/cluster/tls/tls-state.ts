@@ -11,7 +11,8 @@ import {
   privateKeyFromPem,
 } from "../../pki/pem.js";
 import { PkiError } from "../../pki/pki-error.js";
-import { x509 } from "../../pki/x509.js";
+import type { x509 } from "../../pki/x509.js";
+import { loadX509 } from "../../pki/x509-loader.js";
 
 /** TLS 1.3 only, both ways: the cluster port has no legacy peers to accommodate. */
 const TLS_VERSION: tls.SecureVersion = "TLSv1.3";
@@ -53,6 +54,9 @@ const TRUST_CACHE_LIMIT = 256;
  * every rotation step). The checks a new cluster certificate needs on every node at a
  * rotation (signature, key, name) use Node's X.509 parser, which is several times faster
  * than @peculiar/x509's; the latter's object is built only when someone asks for it.
+ * The CA check and the default name read Node's parse too whenever it gives the same
+ * answer (see {@link isCa} and {@link defaultNameOf}), so that building a state from this
+ * project's certificates does not load @peculiar/x509 at all (see pki/x509-loader.ts).
  */
 interface CertEntry {
   readonly der: Uint8Array;
@@ -123,8 +127,15 @@ function certEntriesFromPem(text: string): CertEntry[] {
   return blocks.map((b) => certEntry(b.der));
 }
 
+/**
+ * Same answer as `isCaCertificate`. Node's `ca` is OpenSSL's X509_check_ca() == 1, which
+ * holds exactly when basicConstraints says CA:true and keyUsage, if present, has
+ * keyCertSign: the same rule. OpenSSL is the stricter reader (it refuses, for example, a
+ * certificate with a duplicated extension), so a "no" from it is asked again of
+ * @peculiar/x509, and the verdict stays what it was before this shortcut.
+ */
 function isCa(e: CertEntry): boolean {
-  e.isCa ??= isCaCertificate(certOf(e));
+  e.isCa ??= e.native.ca || isCaCertificate(certOf(e));
   return e.isCa;
 }
 
@@ -159,8 +170,28 @@ function hasName(e: CertEntry, name: string): boolean {
   return ok;
 }
 
+/**
+ * Node's rendering of a SAN extension that holds only DNS names and IP addresses made of
+ * plain characters: then it is exactly "DNS:a, IP Address:b, ..." in certificate order,
+ * nothing is quoted or escaped, and splitting on ", " gives the entries back.
+ */
+const PLAIN_SAN_ENTRY = "(?:DNS:[A-Za-z0-9*_.-]+|IP Address:[0-9A-Fa-f.:]+)";
+const PLAIN_SAN = new RegExp(`^${PLAIN_SAN_ENTRY}(?:, ${PLAIN_SAN_ENTRY})*$`);
+
+/**
+ * Same answer as `nameOf`: the first DNS SAN, else the CN. Read from Node's parse when its
+ * SAN rendering is plain (see {@link PLAIN_SAN}) and has a DNS name, as this project's
+ * cluster certificates do; from @peculiar/x509 otherwise.
+ */
 function defaultNameOf(e: CertEntry): string | undefined {
-  if (e.defaultName === undefined) e.defaultName = nameOf(certOf(e)) ?? null;
+  if (e.defaultName === undefined) {
+    const san = e.native.subjectAltName;
+    const dns =
+      san !== undefined && PLAIN_SAN.test(san)
+        ? san.split(", ").find((entry) => entry.startsWith("DNS:"))
+        : undefined;
+    e.defaultName = dns !== undefined ? dns.slice("DNS:".length) : (nameOf(certOf(e)) ?? null);
+  }
   return e.defaultName ?? undefined;
 }
 
@@ -302,6 +333,11 @@ export class ClusterTlsState {
   /** The trusted CAs, parsed. */
   get trustedCas(): readonly x509.X509Certificate[] {
     return this.#cas.map(certOf);
+  }
+
+  /** The trusted CAs as PEM, one string per CA, in {@link trustedCas} order. */
+  get trustedCaPemList(): readonly string[] {
+    return this.#cas.map((ca) => certificatesToPem([ca.der]));
   }
 
   /** This node's certificate (the leaf it presents). */
@@ -632,7 +668,7 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 }
 
 function nameOf(cert: x509.X509Certificate): string | undefined {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const san = cert.getExtension(loadX509().SubjectAlternativeNameExtension);
   const dns = san?.names.items.find((n) => n.type === "dns")?.value;
   return dns ?? cert.subjectName.getField("CN")[0];
 }
