@@ -1192,12 +1192,13 @@ export class ClusterNode {
   }
 
   /**
-   * Why SyncTls must not hand out the TLS material now, if it must not. All members share
-   * one certificate, so the server cannot tell who calls; anyone holding the old one may.
+   * Why SyncTls must not hand out the key now, if it must not (it then answers with the
+   * public part only, see acceptPublicTls). All members share one certificate, so the
+   * server cannot tell who calls; anyone holding the old one may.
    * That is fine for a plain rotation (every holder is a member), but not when a node was
    * removed since the old certificate came into use: the evicted node holds it too, and
-   * must not learn the new one. Then a member that missed the rotation must re-enroll.
-   * The audit ring is bounded, so when it no longer reaches back to when the old
+   * must not learn the new key. A member that missed the begin then gets the key through
+   * Raft instead. The audit ring is bounded, so when it no longer reaches back to when the old
    * certificate was installed, the answer is a conservative no.
    */
   private syncTlsRefusal(): string | undefined {
@@ -1208,7 +1209,7 @@ export class ClusterNode {
     const ringCovers = audit.length > 0 && (audit[0]!.seq === 1 || audit[0]!.atUnixMs <= since);
     const removal = audit.some((a) => a.kind === "node.removed" && a.atUnixMs >= since);
     if (removal || !ringCovers) {
-      return "this rotation revokes a removed node, so its certificate is not handed out; a member that missed it must re-enroll with a new token";
+      return "this rotation revokes a removed node, so its key is not handed out; a member gets it through Raft";
     }
     return undefined;
   }
