@@ -7,7 +7,9 @@
  * MAX_VOTERS voters, and is then stopped and replaced by a new one (20 joins: 8 + 8 + 4).
  * A join counts once the joiner's own status says voter and it answers. For each join,
  * from the joiner's own log lines (pino `time`, ms):
- *   - enroll → voter: "join: enrolled" → "join: voter";
+ *   - enroll → voter: "join: enrolling" (the Enroll call, with the secret, is sent) →
+ *     "join: voter". This includes the leader's Raft commit of the enrollment;
+ *   - enrolled → voter: "join: enrolled" (the reply is in) → "join: voter", a breakdown;
  *   - start → voter: process spawn → "join: voter".
  * Baseline, measured in the same run: one Health.Check round trip over the cluster port
  * (mTLS, from a joiner's point of view: the cluster's own TLS material). The ratio
@@ -18,6 +20,7 @@
  */
 import "reflect-metadata";
 import { readFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { createClient } from "@connectrpc/connect";
 import { createPeerClients } from "../src/cluster/port/peer-clients.js";
 import { readTlsFiles } from "../src/cluster/tls/tls-files.js";
@@ -90,6 +93,7 @@ async function main(): Promise<void> {
   try {
     const rtt = await healthRtt(t.c, t.addr);
     const enrollToVoter: number[] = [];
+    const enrolledToVoter: number[] = [];
     const startToVoter: number[] = [];
     const rows: string[] = [];
     let clusters = 1;
@@ -103,9 +107,11 @@ async function main(): Promise<void> {
       const spawnedAt = Date.now();
       const p = await t.c.start(name, { joinAddr: t.addr, joinToken: t.token, env: PROD_ENV });
       const voter = await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
+      const enrolling = p.logs.find((l) => l.msg === "join: enrolling");
       const enrolled = p.logs.find((l) => l.msg === "join: enrolled");
-      if (!enrolled) throw new Error(`${name}: no "join: enrolled" line`);
-      const ev = Number(voter.time) - Number(enrolled.time);
+      if (!enrolling || !enrolled) throw new Error(`${name}: no "join: enrolling/enrolled" line`);
+      const ev = Number(voter.time) - Number(enrolling.time);
+      const dv = Number(voter.time) - Number(enrolled.time);
       const sv = Number(voter.time) - spawnedAt;
       // Serving as a voter: the node's own status says so, and it answers.
       await p.serving();
@@ -116,21 +122,24 @@ async function main(): Promise<void> {
       }
       t.voters++;
       enrollToVoter.push(ev);
+      enrolledToVoter.push(dv);
       startToVoter.push(sv);
       rows.push(
-        `c${clusters} ${name.padEnd(4)} ${String(t.voters).padStart(6)} ${String(ev).padStart(14)} ${String(sv).padStart(14)}`,
+        `c${clusters} ${name.padEnd(4)} ${String(t.voters).padStart(6)} ${String(ev).padStart(15)} ${String(dv).padStart(17)} ${String(sv).padStart(14)}`,
       );
     }
     const e50 = pct(enrollToVoter, 50);
     const e99 = pct(enrollToVoter, 99);
     const s50 = pct(startToVoter, 50);
+    const d50 = pct(enrolledToVoter, 50);
     console.log(
       `joins: ${JOINS} into ${clusters} clusters of at most ${MAX_VOTERS} voters (production timing: heartbeat 100 ms, election 1000 ms)`,
     );
-    console.log(`cluster node voters  enroll→voter ms  start→voter ms`);
+    console.log(`cluster node voters  enroll→voter ms  enrolled→voter ms  start→voter ms`);
     for (const r of rows) console.log(r);
     console.log("");
     console.log(`enroll → voter  p50 ${e50} ms   p99 ${e99} ms   (goal ≤ ${GOAL_MS} ms p50)`);
+    console.log(`enrolled → voter p50 ${d50} ms (from the reply)`);
     console.log(`start → voter   p50 ${s50} ms`);
     console.log(`baseline: Health.Check RTT over the cluster port (mTLS) p50 ${rtt.toFixed(3)} ms`);
     const round = (x: number) => Math.round(x * 100) / 100;
@@ -141,7 +150,9 @@ async function main(): Promise<void> {
         clusters,
         maxVoters: MAX_VOTERS,
         enrollToVoterMs: { p50: e50, p99: e99 },
+        enrolledToVoterMs: { p50: d50, p99: pct(enrolledToVoter, 99) },
         startToVoterMs: { p50: s50 },
+        loadAvg1m: round(loadavg()[0] ?? 0),
         baseline: { healthRttMs: round(rtt), goalMs: GOAL_MS },
         ratio: {
           enrollToVoterP50OverGoal: round(e50 / GOAL_MS),

@@ -572,15 +572,17 @@ export class ClusterNode {
       throw new ConnectError(r.message, fsmCode(r.code));
     }
     this.limiter.succeeded(source);
-    try {
-      await this.addToRaft(req.nodeId, req.clusterAddr);
-    } catch (err) {
-      // The node is recorded; the reconciler adds it to Raft once it can.
+    // The node is added to Raft as a nonvoter now, but the reply does not wait for that
+    // change to commit: it is in force on the leader once appended (the leader starts
+    // replicating to the node then), and the node can serve that replication only with
+    // the reply's TLS material. The two overlap instead of following one another. If the
+    // change fails (a leader change), the node is recorded and the reconciler adds it.
+    void this.addToRaft(req.nodeId, req.clusterAddr).catch((err: unknown) =>
       this.log.warn(
         { node: req.nodeId, err: (err as Error).message },
         "adding enrolled node to raft failed; will retry",
-      );
-    }
+      ),
+    );
     this.kickReconcile();
     return this.enrollResponse();
   }

@@ -406,14 +406,6 @@ async function join(
   progress("verified CA", { caFingerprint: token.caHash });
   const nodeId = newNodeId();
   const name = o.name ?? defaultName();
-  // Create the Raft store while the cluster records this node, not after: it costs tens
-  // of milliseconds (an lmdb commit, a rename, a directory fsync). The home has no Raft
-  // directory yet (a leftover one is refused before a join starts), so a join refused from
-  // here until the node starts removes it again and leaves the home as it found it.
-  const storageReady = createRaftStorage({ dir: paths.raftDir, logger: log }).then(
-    (storage) => ({ storage, error: undefined }),
-    (error: unknown) => ({ storage: undefined, error }),
-  );
   // Bind the cluster port now, before the cluster records this node: the leader starts
   // replicating to it as soon as it has, and its first connection then waits in the
   // port until this node serves it (below) instead of being refused and retried on a
@@ -422,10 +414,14 @@ async function join(
   try {
     held = await holdPort(addrs.bindHost, addrs.bindPort);
   } catch (err) {
-    await storageReady.then((r) => r.storage?.close()).catch(() => undefined);
-    await rm(paths.raftDir, { recursive: true, force: true });
+    conn.close();
     throw err;
   }
+  // The Raft store is created while the cluster records this node, not after: it costs
+  // tens of milliseconds (an lmdb commit, a rename, a directory fsync). The home has no
+  // Raft directory yet (a leftover one is refused before a join starts), so a join refused
+  // from here until the node starts removes it again and leaves the home as it found it.
+  let storageReady: Promise<{ storage?: RaftStorage; error?: unknown }> = Promise.resolve({});
   const discardStorage = async () => {
     await held.close();
     const r = await storageReady;
@@ -435,6 +431,7 @@ async function join(
   let res: Awaited<ReturnType<ReturnType<typeof createClient<typeof EnrollService>>["enroll"]>>;
   try {
     const client = createClient(EnrollService, conn.transport);
+    progress("enrolling", { nodeId });
     const reply = client.enroll(
       {
         secret: token.secret,
@@ -446,16 +443,26 @@ async function join(
       },
       { timeoutMs: 30_000 },
     );
-    // While the cluster records this node, check the certificates it presented (which the
-    // reply carries again) so that loading the reply's TLS material is quick.
+    // Once the request is on its way, and not before (this is CPU work that would delay
+    // it): open the Raft store and check the certificates the server presented (the reply
+    // carries them again), so that loading the reply's TLS material is quick.
     const { ca, leaf } = conn;
-    setImmediate(() => {
+    const refused = reply.then(
+      () => false,
+      () => true,
+    );
+    storageReady = Promise.race([conn.whenSent().then(() => false), refused]).then((no) => {
+      if (no) return {};
       const clusterId = clusterIdOfCa(ca);
       ClusterTlsState.prepare({
         trustedCaPems: [certificatesToPem([ca])],
         certPem: certificatesToPem([leaf]),
         ...(clusterId === undefined ? {} : { serverName: clusterServerName(clusterId) }),
       });
+      return createRaftStorage({ dir: paths.raftDir, logger: log }).then(
+        (storage) => ({ storage }),
+        (error: unknown) => ({ error }),
+      );
     });
     res = await reply;
   } catch (err) {

@@ -44,6 +44,12 @@ export interface EnrollmentConnection {
   leaf: x509.X509Certificate;
   /** Fingerprint of {@link leaf}. */
   leafFingerprint: string;
+  /**
+   * Resolves once the next call started on {@link transport} (or the one in flight) has
+   * handed its whole request to the socket: from then on the caller only waits for the
+   * server, and can do its own work without delaying what it sent.
+   */
+  whenSent(): Promise<void>;
   /** Closes the connection (gracefully: calls in flight finish). */
   close(): void;
 }
@@ -85,6 +91,11 @@ export async function dialEnrollment(
     rejectUnauthorized: false,
     checkServerIdentity: () => undefined,
   });
+  // The first call over this connection needs the fetch API's Headers class, which Node
+  // loads (its bundled undici) on first use: 10-25 ms of compiling. Load it while the
+  // server works on the handshake (the ClientHello is out once "connect" fires), not when
+  // the caller's first call, the one that carries the secret, would wait on it.
+  socket.once("connect", () => setImmediate(loadFetchHeaders));
   const abort = AbortSignal.timeout(timeoutMs);
   try {
     await once(socket, "secureConnect", { signal: abort });
@@ -126,9 +137,10 @@ export async function dialEnrollment(
     // Surfaced to callers through the failing stream; nothing else to do here.
   });
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  const manager = singleSession(authority, session);
   const transport = createGrpcTransport({
     baseUrl: authority,
-    sessionManager: singleSession(authority, session),
+    sessionManager: manager,
     readMaxBytes: max,
     writeMaxBytes: max,
   });
@@ -137,6 +149,7 @@ export async function dialEnrollment(
     ca: result.ca,
     leaf: result.leaf,
     leafFingerprint: fingerprint(new Uint8Array(result.leaf.rawData)),
+    whenSent: manager.whenSent,
     close() {
       if (!session.closed) session.close();
     },
@@ -169,13 +182,48 @@ function formatHost(host: string): string {
 
 type SessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
 
-/** A session manager over one already-established session: no reconnects, by design. */
-function singleSession(authority: string, session: http2.ClientHttp2Session): SessionManager {
+/**
+ * A session manager over one already-established session: no reconnects, by design. It
+ * also tells when a request has been sent ({@link EnrollmentConnection.whenSent}).
+ */
+function singleSession(
+  authority: string,
+  session: http2.ClientHttp2Session,
+): SessionManager & { whenSent(): Promise<void> } {
+  let inFlight: Promise<void> | undefined;
+  let waiters: (() => void)[] = [];
   return {
     authority,
     async request(method, path, headers, options) {
-      return session.request({ ...headers, ":method": method, ":path": path }, options);
+      const stream = session.request({ ...headers, ":method": method, ":path": path }, options);
+      const sent = new Promise<void>((resolve) => {
+        // "finish": the request body is ended and handed to HTTP/2; the frames reach the
+        // socket when the session next flushes, which a setImmediate waits for.
+        const done = (): void => {
+          stream.off("finish", done);
+          stream.off("close", done);
+          setImmediate(resolve);
+        };
+        stream.once("finish", done);
+        stream.once("close", done);
+      });
+      inFlight = sent;
+      void sent.then(() => {
+        if (inFlight === sent) inFlight = undefined;
+      });
+      const ready = waiters;
+      waiters = [];
+      for (const w of ready) void sent.then(w);
+      return stream;
     },
     notifyResponseByteRead() {},
+    whenSent() {
+      if (inFlight) return inFlight;
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
   };
+}
+
+function loadFetchHeaders(): void {
+  void new Headers();
 }
