@@ -417,17 +417,26 @@ async function join(
     conn.close();
     throw err;
   }
-  // The Raft store is created while the cluster records this node, not after: it costs
-  // tens of milliseconds (an lmdb commit, a rename, a directory fsync). The home has no
-  // Raft directory yet (a leftover one is refused before a join starts), so a join refused
-  // from here until the node starts removes it again and leaves the home as it found it.
-  let storageReady: Promise<{ storage?: RaftStorage; error?: unknown }> = Promise.resolve({});
+  // Open the Raft store now too, before the cluster records this node: the joining node is
+  // short of CPU, not of time, between its Enroll call and serving as a voter (each step
+  // runs code for the first time), so this work would only delay the steps after the
+  // reply; and a Raft directory that cannot be created fails the join before a token use
+  // is spent. The home has no Raft directory yet (a leftover one is refused before a join
+  // starts), so a join refused from here until the node starts removes it again and
+  // leaves the home as it found it.
+  let storage: RaftStorage | undefined;
   const discardStorage = async () => {
     await held.close();
-    const r = await storageReady;
-    await r.storage?.close().catch(() => undefined);
+    await storage?.close().catch(() => undefined);
     await rm(paths.raftDir, { recursive: true, force: true });
   };
+  try {
+    storage = await createRaftStorage({ dir: paths.raftDir, logger: log });
+  } catch (err) {
+    conn.close();
+    await discardStorage();
+    throw err;
+  }
   let res: Awaited<ReturnType<ReturnType<typeof createClient<typeof EnrollService>>["enroll"]>>;
   try {
     const client = createClient(EnrollService, conn.transport);
@@ -444,25 +453,16 @@ async function join(
       { timeoutMs: 30_000 },
     );
     // Once the request is on its way, and not before (this is CPU work that would delay
-    // it): open the Raft store and check the certificates the server presented (the reply
-    // carries them again), so that loading the reply's TLS material is quick.
+    // it): check the certificates the server presented (the reply carries them again), so
+    // that loading the reply's TLS material is quick.
     const { ca, leaf } = conn;
-    const refused = reply.then(
-      () => false,
-      () => true,
-    );
-    storageReady = Promise.race([conn.whenSent().then(() => false), refused]).then((no) => {
-      if (no) return {};
+    void conn.whenSent().then(() => {
       const clusterId = clusterIdOfCa(ca);
       ClusterTlsState.prepare({
         trustedCaPems: [certificatesToPem([ca])],
         certPem: certificatesToPem([leaf]),
         ...(clusterId === undefined ? {} : { serverName: clusterServerName(clusterId) }),
       });
-      return createRaftStorage({ dir: paths.raftDir, logger: log }).then(
-        (storage) => ({ storage }),
-        (error: unknown) => ({ error }),
-      );
     });
     res = await reply;
   } catch (err) {
@@ -519,16 +519,11 @@ async function join(
     await rm(dirname(tlsFilePaths(paths.home).caPem), { recursive: true, force: true });
     await discardStorage();
   };
-  const opened = await storageReady;
-  if (!opened.storage) {
-    await undoJoin();
-    throw opened.error;
-  }
   let joined: ClusterNode;
   try {
     joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
       seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
-      storage: opened.storage,
+      storage,
       listener: held,
       // The config store's copy of the same material then writes nothing.
       tlsFilesWritten: persisted.then((e) => {
