@@ -84,6 +84,13 @@ export interface ClusterNodeOptions {
    * node receives while catching up) writes nothing.
    */
   tlsFilesWritten?: Promise<void>;
+  /**
+   * The cluster port serves (hands over the held connections) only once this resolves; a
+   * rejection fails the start. A joining node passes the write of its identity and TLS
+   * files: the leader may promote it to voter from its first acknowledged append on, and
+   * a voter whose home cannot restart (no node.json) would hold a vote no one can cast.
+   */
+  serveAfter?: Promise<void>;
   timing: RaftTiming;
   logger: Logger;
 }
@@ -252,6 +259,7 @@ export class ClusterNode {
         this.log.error({ err: (err as Error).message }, "writing TLS files failed"),
       );
     }
+    if (opts.serveAfter) await opts.serveAfter;
     await this.port.listen();
 
     const storage =

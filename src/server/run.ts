@@ -248,6 +248,7 @@ function startNode(
     storage?: RaftStorage;
     listener?: HeldPort;
     tlsFilesWritten?: Promise<void>;
+    serveAfter?: Promise<void>;
   } = {},
 ): Promise<ClusterNode> {
   return ClusterNode.start({
@@ -264,6 +265,7 @@ function startNode(
     ...(extra.storage ? { storage: extra.storage } : {}),
     ...(extra.listener ? { listener: extra.listener } : {}),
     ...(extra.tlsFilesWritten ? { tlsFilesWritten: extra.tlsFilesWritten } : {}),
+    ...(extra.serveAfter ? { serveAfter: extra.serveAfter } : {}),
     timing: timing(),
     logger: ctx.log,
   });
@@ -492,12 +494,13 @@ async function join(
     await discardStorage();
     throw new StartError(`the cluster sent unusable TLS material: ${(err as Error).message}`);
   }
-  // The leader is already replicating to this node: persist its TLS material and identity
-  // while the node starts and catches up, not before. The home becomes a member once
-  // node.json is in place (a restart then rejoins with what it holds); writeJoinedHome
-  // never puts node.json in place before the TLS files. A crash before that leaves Raft
-  // state without node.json, which the next start refuses with a message saying to move
-  // the home aside and join again.
+  // Persist the TLS material and identity while the node is built, and serve the cluster
+  // port only once they are durable: the leader may promote this node from its first
+  // acknowledged append on, and its home must restart as a member from then on. The home
+  // becomes a member once node.json is in place; writeJoinedHome never puts node.json in
+  // place before the TLS files. A crash before that leaves Raft state without node.json,
+  // which the next start refuses with a message saying to move the home aside and join
+  // again (the cluster then holds a nonvoter that never came up, to remove).
   const persisted = writeJoinedHome(paths, tls, {
     version: 1,
     nodeId,
@@ -512,6 +515,9 @@ async function join(
         `cannot write this node's TLS files and identity to ${paths.home}: ${(err as Error).message}`,
       ),
   );
+  const durable = persisted.then((e) => {
+    if (e) throw e;
+  });
   const undoJoin = async (): Promise<void> => {
     // Leave the home as it was: no node.json, no TLS files, no Raft state.
     await persisted;
@@ -526,9 +532,8 @@ async function join(
       storage,
       listener: held,
       // The config store's copy of the same material then writes nothing.
-      tlsFilesWritten: persisted.then((e) => {
-        if (e) throw e;
-      }),
+      tlsFilesWritten: durable,
+      serveAfter: durable,
     });
   } catch (err) {
     await undoJoin();
@@ -552,10 +557,7 @@ async function join(
         raft.events,
       );
     }
-    // Never "voter" (or "nonvoter") before the identity and TLS files are durable: a
-    // restart from here on must find a member's home.
-    const failed = await persisted;
-    if (failed) throw failed;
+    // The identity and TLS files were durable before the port served (serveAfter).
     await joined.flushTlsFiles();
     progress(o.nonvoter ? "nonvoter" : "voter");
   } catch (err) {
