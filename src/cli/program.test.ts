@@ -55,6 +55,8 @@ describe("usage errors exit 2 with commander's message", () => {
     [["server", "--listen", "4564"], /no port/],
     [["server", "--cluster-addr", "::1:4566"], /brackets/],
     [["server", "--advertise-addr", "0.0.0.0:4566"], /cannot dial/],
+    [["server", "--advertise-addr", "[::]:4566"], /cannot dial/],
+    [["server", "--advertise-addr", "[0:0::0]:4566"], /cannot dial/],
     [["server", "--advertise-addr", ":4566"], /host is required/],
     [["server", "--join-addr", "h:0", "--join-token", DOUBLE_TOKEN], /port must be a number/],
     [["server", "--name", "has space"], /node name/],

@@ -5,7 +5,7 @@ import { createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { parseHostPort } from "../cli/host-port.js";
+import { isUnspecified, parseHostPort } from "../cli/host-port.js";
 import type { ServerOptions } from "../cli/server-options.js";
 import { type HeldPort, holdPort } from "../cluster/port/held-port.js";
 import { dialEnrollment, EnrollmentChainError } from "../cluster/tls/enrollment-dial.js";
@@ -26,6 +26,7 @@ import type { RaftNodeEvents } from "../raft/node.js";
 import { createRaftStorage, type RaftStorage } from "../raft/storage/index.js";
 import { writeFileAtomic } from "../util/atomic-file.js";
 import { createAdminRoutes, serveAdminSocket } from "./admin-api.js";
+import { pickRoutableHost, restartPortProblem } from "./advertise.js";
 import { ClusterNode, type RaftTiming } from "./cluster-node.js";
 import { serveHealthPort } from "./health-port.js";
 import {
@@ -163,22 +164,27 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
     httpsDir: paths.httpsDir,
     ready: () => node?.role() === "leader" || node?.role() === "follower",
   });
-  let admin: Awaited<ReturnType<typeof serveAdminSocket>>;
+  let admin: Awaited<ReturnType<typeof serveAdminSocket>> | undefined;
   try {
+    // A joining node is a member once it serves its cluster port; the admin socket then
+    // answers (`cluster status` says "joining") while it catches up and is promoted.
+    let joined: Promise<void> = Promise.resolve();
     if (identity) {
       node = await restartMember(o, log, paths, identity, addrs, apiAddr);
     } else if (o.bootstrap) {
       node = await bootstrap(o, log, paths, addrs, apiAddr);
     } else {
-      node = await join(o, log, paths, addrs, apiAddr);
+      ({ node, joined } = await join(o, log, paths, addrs, apiAddr));
     }
     admin = await serveAdminSocket(
       paths.apiSock,
       createAdminRoutes({ node, joinTokenPath: paths.joinToken, logger: log }),
       log,
     );
+    await joined;
   } catch (err) {
     // A failed start must exit: a node left running keeps the process alive.
+    await admin?.close().catch(() => {});
     await node?.stop().catch(() => {});
     await health.close().catch(() => {});
     throw err;
@@ -195,9 +201,10 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
     "serving",
   );
   const started = node;
+  const adminSocket = admin;
   return {
     async stop() {
-      await admin.close();
+      await adminSocket.close();
       await health.close();
       await started.stop();
     },
@@ -345,7 +352,7 @@ async function bootstrap(
   log.info({ clusterId, nodeId }, "bootstrapped a new cluster");
   // Shown once. The token is also in <home>/join-token (0600) for later use.
   process.stdout.write(
-    `Cluster ${clusterId} created.\n\nJoin token (shown once; also saved to ${paths.joinToken}):\n\n  ${token.token}\n\nJoin another node with:\n\n  gastrolog server --home <dir> --join-addr ${addrs.advertise} --join-token ${token.token}\n\n`,
+    `Cluster ${clusterId} created.\n\nJoin token (shown once; also saved to ${paths.joinToken}):\n\n  ${token.token}\n\nJoin another node with:\n\n  gastrolog server --join-addr ${addrs.advertise} --join-token ${token.token}\n\n(A second node on this machine also needs its own --home, --listen and --cluster-addr.)\n\n`,
   );
   return node;
 }
@@ -356,7 +363,7 @@ async function join(
   paths: HomePaths,
   addrs: Addrs,
   apiAddr: string,
-): Promise<ClusterNode> {
+): Promise<{ node: ClusterNode; joined: Promise<void> }> {
   const token = parseJoinToken(o.joinToken ?? "");
   const target = parseHostPort(o.joinAddr ?? "", { requireHost: true });
   const progress = (step: string, fields: Record<string, unknown> = {}) =>
@@ -541,7 +548,7 @@ async function join(
   }
   warmUpSessions(joined, joinedVia(target, res.members), res.members);
   progress("catching up");
-  try {
+  const done = (async () => {
     const raft = joined.raft();
     await waitFor(
       () => joined.fsm.initialized(),
@@ -560,11 +567,11 @@ async function join(
     // The identity and TLS files were durable before the port served (serveAfter).
     await joined.flushTlsFiles();
     progress(o.nonvoter ? "nonvoter" : "voter");
-  } catch (err) {
-    await joined.stop();
-    throw err;
-  }
-  return joined;
+  })();
+  // The caller awaits it after serving the admin socket; a failure meanwhile must not
+  // count as unhandled. The caller stops the node when it fails.
+  done.catch(() => undefined);
+  return { node: joined, joined: done };
 }
 
 /**
@@ -666,17 +673,6 @@ function hostOf(addr: string): string {
   return parseHostPort(addr).host;
 }
 
-/** A routable address of this host for advertising, preferring IPv4. */
-function routableHost(): string | undefined {
-  const all = Object.values(networkInterfaces())
-    .flat()
-    .filter((i) => i !== undefined);
-  return (
-    all.find((i) => !i.internal && i.family === "IPv4")?.address ??
-    all.find((i) => !i.internal && i.family === "IPv6")?.address
-  );
-}
-
 /**
  * Asks the OS for a free port on `host`, for "port 0" before anything binds for real; with
  * `port`, checks that it can be bound (throws EADDRINUSE otherwise).
@@ -707,14 +703,18 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
     // whose cluster port then cannot open.
     await freePort(bindHost, bindPort);
   }
+  if (identity) {
+    const problem = restartPortProblem(identity, bindPort, o.advertiseAddr !== undefined);
+    if (problem) throw new StartError(problem);
+  }
   let advertise: string;
   if (o.advertiseAddr) {
     advertise = o.advertiseAddr;
   } else if (identity && !o.advertiseAddr && cluster.host === "") {
     advertise = identity.clusterAddr;
   } else {
-    const unspecified = cluster.host === "" || cluster.host === "::" || cluster.host === "0.0.0.0";
-    const host = unspecified ? routableHost() : cluster.host;
+    const unspecified = isUnspecified(cluster.host);
+    const host = unspecified ? pickRoutableHost(networkInterfaces()) : cluster.host;
     if (!host) {
       throw new StartError(
         "no routable address to advertise: pass --advertise-addr HOST:PORT (other nodes dial it)",
@@ -723,7 +723,7 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
     advertise = `${fmtHost(host)}:${bindPort}`;
   }
   const adv = parseHostPort(advertise, { requireHost: true });
-  if (adv.host === "0.0.0.0" || adv.host === "::") {
+  if (isUnspecified(adv.host)) {
     throw new StartError(
       `cannot advertise ${advertise}: other nodes cannot dial an unspecified address; pass --advertise-addr`,
     );

@@ -391,6 +391,7 @@ export interface StatusJson {
     caFingerprints: string[];
     certFingerprint: string;
     certNotAfter: string;
+    serverName?: string | null;
     rotation: unknown;
   };
   notice: string | null;

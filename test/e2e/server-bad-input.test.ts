@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createNetServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type CliResult, Cluster, type StatusJson } from "./harness.js";
+import { type CliResult, Cluster, freeLoopbackPort, type StatusJson } from "./harness.js";
 import {
   auditEvents,
   closedPort,
@@ -356,6 +356,33 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     );
     const s = await c.cliJson<StatusJson>("n1", ["cluster", "status"]);
     assert.equal(s.clusterId, clusterId);
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test("a member restarted on another cluster port than it joined with is refused, and says which", async () => {
+    const before = await snapshot();
+    assert.equal((await c.byName.get("n1")!.stop()).code, 0);
+    const other = await freeLoopbackPort();
+    const r = await serverOnce([
+      "--home",
+      c.homeOf("n1"),
+      "--listen",
+      "127.0.0.1:0",
+      "--cluster-addr",
+      `127.0.0.1:${other}`,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `cluster port is \\d+ .*not ${other}: start it with the --cluster-addr it joined with`,
+      ),
+    );
+    // Started as it joined, it serves as before.
+    const p = await c.start("n1", { home: c.homeOf("n1") });
+    await p.serving();
     assert.deepEqual(await snapshot(), before);
   });
 
