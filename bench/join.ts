@@ -5,12 +5,14 @@
  * no GASTROLOG_* overrides), into clusters that stay within the 1-9 voters the project
  * targets: a cluster is bootstrapped, takes joins through its first node until it has
  * MAX_VOTERS voters, and is then stopped and replaced by a new one (20 joins: 8 + 8 + 4).
- * A join counts once the joiner's own status says voter and it answers. For each join,
- * from the joiner's own log lines (pino `time`, ms):
+ * A join counts once the joiner serves as a voter: it logs "serving" only after its own
+ * Raft configuration lists it as a voter ("join: voter"), and the bench then checks that
+ * its status says voter and that it answers. For each join, from the joiner's own log
+ * lines (pino `time`, ms):
  *   - enroll → voter: "join: enrolling" (the Enroll call, with the secret, is sent) →
- *     "join: voter". This includes the leader's Raft commit of the enrollment;
- *   - enrolled → voter: "join: enrolled" (the reply is in) → "join: voter", a breakdown;
- *   - start → voter: process spawn → "join: voter".
+ *     "serving". This includes the leader's Raft commit of the enrollment;
+ *   - enrolled → voter: "join: enrolled" (the reply is in) → "serving", a breakdown;
+ *   - start → voter: process spawn → "serving".
  * Baseline, measured in the same run: one Health.Check round trip over the cluster port
  * (mTLS, from a joiner's point of view: the cluster's own TLS material). The ratio
  * enroll→voter / RTT says how many round trips' worth of time a join costs; the goal
@@ -106,7 +108,8 @@ async function main(): Promise<void> {
       const name = `n${t.voters + 1}`;
       const spawnedAt = Date.now();
       const p = await t.c.start(name, { joinAddr: t.addr, joinToken: t.token, env: PROD_ENV });
-      const voter = await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
+      await p.waitLog((l) => l.msg === "join: voter", 60_000, '"join: voter"');
+      const voter = await p.waitLog((l) => l.msg === "serving", 10_000, '"serving"');
       const enrolling = p.logs.find((l) => l.msg === "join: enrolling");
       const enrolled = p.logs.find((l) => l.msg === "join: enrolled");
       if (!enrolling || !enrolled) throw new Error(`${name}: no "join: enrolling/enrolled" line`);
