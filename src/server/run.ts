@@ -699,13 +699,14 @@ async function resolveAddrs(o: ServerOptions, identity: NodeIdentity | undefined
       ? (identity.clusterBindPort ?? parseHostPort(identity.clusterAddr).port)
       : await freePort(bindHost);
   } else {
+    // A member restarted on another port than it joined with would not be reached (and
+    // that port is often another node's, which would only say "address in use").
+    const problem =
+      identity && restartPortProblem(identity, bindPort, o.advertiseAddr !== undefined);
+    if (problem) throw new StartError(problem);
     // Fail on a port in use now, before a join consumes a token use and records a member
     // whose cluster port then cannot open.
     await freePort(bindHost, bindPort);
-  }
-  if (identity) {
-    const problem = restartPortProblem(identity, bindPort, o.advertiseAddr !== undefined);
-    if (problem) throw new StartError(problem);
   }
   let advertise: string;
   if (o.advertiseAddr) {

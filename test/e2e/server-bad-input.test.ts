@@ -362,7 +362,11 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
   test("a member restarted on another cluster port than it joined with is refused, and says which", async () => {
     const before = await snapshot();
     assert.equal((await c.byName.get("n1")!.stop()).code, 0);
+    // The port it is started on is in use (as another node's would be): the message says
+    // what is wrong with the start, not just "address in use".
     const other = await freeLoopbackPort();
+    const squatter = createNetServer();
+    await new Promise<void>((resolve) => squatter.listen(other, "127.0.0.1", resolve));
     const r = await serverOnce([
       "--home",
       c.homeOf("n1"),
@@ -370,7 +374,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
       "127.0.0.1:0",
       "--cluster-addr",
       `127.0.0.1:${other}`,
-    ]);
+    ]).finally(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
     assert.equal(r.code, 1, r.stderr);
     const lines = errorLines(r.stderr);
     assert.equal(lines.length, 1, r.stderr);
