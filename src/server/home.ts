@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stageTlsFiles } from "../cluster/tls/tls-files.js";
 import type { ClusterTlsState } from "../cluster/tls/tls-state.js";
 import { fsyncDir, writeFileAtomic, writeTempFile } from "../util/atomic-file.js";
@@ -56,7 +56,7 @@ export function newNodeId(): string {
  */
 export async function prepareHome(home: string): Promise<void> {
   try {
-    await mkdir(home, { recursive: true, mode: 0o700 });
+    await makeDirs(home);
     const st = await stat(home);
     if (!st.isDirectory()) throw new HomeError(`--home ${home} is not a directory`);
     await access(home, constants.W_OK | constants.X_OK);
@@ -72,6 +72,29 @@ export async function prepareHome(home: string): Promise<void> {
       throw new HomeError(`--home ${home} is not a directory`);
     }
     throw new HomeError(`cannot use home directory ${home}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * `mkdir -p` with mode 0700 for what it creates. Not `mkdir({ recursive: true })`: on
+ * Node 20 that never returns for a path where mkdir answers ENOENT although the parent
+ * exists (any path under /proc or /sys), and spins the CPU; here that is an ENOENT error.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    const parent = dirname(dir);
+    if (code !== "ENOENT" || parent === dir) throw err;
+    await makeDirs(parent);
+  }
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
 }
 
