@@ -399,12 +399,12 @@ async function join(
         ].includes(code) || /not established/.test((err as Error).message);
       if (!retryable) {
         throw new StartError(
-          `${o.joinAddr} is not a gastrolog cluster port (${(err as Error).message}); check --join-addr`,
+          `${o.joinAddr} is not a gastrolog cluster port (${dialFailure(err)}); check --join-addr: it is a member's --cluster-addr (default port 4566), not its HTTPS port`,
         );
       }
       if (performance.now() + delay > deadline) {
         throw new StartError(
-          `cannot reach ${o.joinAddr} (${code || (err as Error).message}) after ${Math.round(JOIN_RETRY_MS / 1000)} s; check that a member is running there and that the port is open`,
+          `cannot reach ${o.joinAddr} (${code || dialFailure(err)}) after ${Math.round(JOIN_RETRY_MS / 1000)} s; check that a member is running there and that the port is open`,
         );
       }
       log.info({ to: o.joinAddr, code, retryInMs: delay }, "join: unreachable, retrying");
@@ -572,6 +572,18 @@ async function join(
   // count as unhandled. The caller stops the node when it fails.
   done.catch(() => undefined);
   return { node: joined, joined: done };
+}
+
+/**
+ * Why a dial failed, in one line: OpenSSL's reason ("tlsv1 alert no application
+ * protocol") rather than its message, which carries its source file and line.
+ */
+function dialFailure(err: unknown): string {
+  const e = err as { reason?: unknown; message?: unknown };
+  if (typeof e.reason === "string" && e.reason !== "") return e.reason;
+  return String(e.message ?? err)
+    .split("\n", 1)[0]!
+    .trim();
 }
 
 /**

@@ -202,6 +202,24 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
       http.closeAllConnections();
       await close(http);
     }
+    // The likeliest mistake: a member's HTTPS port. TLS works there but HTTP/2 (gRPC) does
+    // not; the one line says so in words, without OpenSSL's file and line dump.
+    const { apiPort } = await c.byName.get("n1")!.serving();
+    const home = freshHome();
+    const { r, line } = await refusedJoin(home, [
+      "--join-addr",
+      `127.0.0.1:${apiPort}`,
+      "--join-token",
+      token,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      line,
+      /is not a gastrolog cluster port \(.*no application protocol.*\); check --join-addr/,
+    );
+    assert.doesNotMatch(r.stderr, /rec_layer|\.c:\d+|SSL routines/);
+    assert.equal(r.stderr.split("\n").filter((l) => l && !l.startsWith("{")).length, 1, r.stderr);
+    assertHomeUntouched(home);
     assert.deepEqual(await snapshot(), before, "membership or audit changed");
   });
 
