@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { EventEmitter } from "node:events";
 import { rm } from "node:fs/promises";
-import { createServer as createNetServer, isIPv6 } from "node:net";
+import { createConnection, createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { dirname } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -124,6 +124,11 @@ interface Addrs {
 async function start(o: ServerOptions, log: Logger): Promise<Running> {
   const paths = homePaths(o.home);
   await prepareHome(o.home);
+  if (await socketAnswers(paths.apiSock)) {
+    throw new StartError(
+      `a gastrolog server is already running with home ${o.home} (its ${paths.apiSock} answers); stop it first, or give this one its own --home`,
+    );
+  }
   const identity = await readNodeIdentity(paths);
   const joining = o.joinAddr !== undefined || o.joinToken !== undefined;
   if (identity) {
@@ -572,6 +577,24 @@ async function join(
   // count as unhandled. The caller stops the node when it fails.
   done.catch(() => undefined);
   return { node: joined, joined: done };
+}
+
+/**
+ * True when something accepts connections on the unix socket at `path`: the node of this
+ * home is running. A socket file left by a process that died refuses connections.
+ */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    const done = (answers: boolean): void => {
+      s.destroy();
+      resolve(answers);
+    };
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+    // Connected but silent would still be a listener: count it as one.
+    s.setTimeout(2000, () => done(true));
+  });
 }
 
 /**

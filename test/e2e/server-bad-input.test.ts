@@ -377,6 +377,26 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     assert.deepEqual(await snapshot(), before);
   });
 
+  test("a second server on a home whose node is running is refused, and the first one is untouched", async () => {
+    const before = await snapshot();
+    const r = await serverOnce([
+      "--home",
+      c.homeOf("n1"),
+      "--listen",
+      "127.0.0.1:0",
+      "--cluster-addr",
+      "127.0.0.1:0",
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /a gastrolog server is already running with home .*stop it first/);
+    assert.ok(c.byName.get("n1")!.running);
+    const s = await c.cliJson<StatusJson>("n1", ["cluster", "status"]);
+    assert.equal(s.clusterId, clusterId);
+    assert.deepEqual(await snapshot(), before);
+  });
+
   test("a member restarted on another cluster port than it joined with is refused, and says which", async () => {
     const before = await snapshot();
     assert.equal((await c.byName.get("n1")!.stop()).code, 0);
