@@ -1,7 +1,8 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
 import type { KeyValue } from "../gen/gastrolog/v1/admin_pb.js";
 import { UNARY_TIMEOUT_MS } from "./admin-client.js";
-import { CliError } from "./cli-error.js";
+import { CliError, oneLine } from "./cli-error.js";
 import {
   type AdminOptions,
   examples,
@@ -65,14 +66,16 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
     ],
   ).action(async (key: string, value: string, opts: AdminOptions & { ifRevision?: number }) => {
     await withAdmin(io, opts, async (admin) => {
-      const res = await admin.config.put(
-        {
-          key,
-          value: new TextEncoder().encode(value),
-          ...(opts.ifRevision === undefined ? {} : { expectedRevision: BigInt(opts.ifRevision) }),
-        },
-        { timeoutMs: UNARY_TIMEOUT_MS },
-      );
+      const res = await admin.config
+        .put(
+          {
+            key,
+            value: new TextEncoder().encode(value),
+            ...(opts.ifRevision === undefined ? {} : { expectedRevision: BigInt(opts.ifRevision) }),
+          },
+          { timeoutMs: UNARY_TIMEOUT_MS },
+        )
+        .catch(casConflict(key, opts.ifRevision));
       io.stdout(
         opts.output === "json"
           ? toJson({ key, revision: num(res.revision) })
@@ -143,13 +146,15 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
     ],
   ).action(async (key: string, opts: AdminOptions & { ifRevision?: number }) => {
     await withAdmin(io, opts, async (admin) => {
-      const res = await admin.config.delete(
-        {
-          key,
-          ...(opts.ifRevision === undefined ? {} : { expectedRevision: BigInt(opts.ifRevision) }),
-        },
-        { timeoutMs: UNARY_TIMEOUT_MS },
-      );
+      const res = await admin.config
+        .delete(
+          {
+            key,
+            ...(opts.ifRevision === undefined ? {} : { expectedRevision: BigInt(opts.ifRevision) }),
+          },
+          { timeoutMs: UNARY_TIMEOUT_MS },
+        )
+        .catch(casConflict(key, opts.ifRevision));
       if (opts.output === "json") {
         io.stdout(toJson({ key, deleted: res.deleted }));
       } else {
@@ -192,4 +197,23 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
       );
     });
   });
+}
+
+/**
+ * A compare-and-set that lost (the key moved on since it was read) is not a cluster
+ * problem: say how to read the current revision and try again.
+ */
+function casConflict(key: string, ifRevision: number | undefined): (err: unknown) => never {
+  return (err) => {
+    if (
+      ifRevision !== undefined &&
+      err instanceof ConnectError &&
+      err.code === Code.FailedPrecondition
+    ) {
+      throw new CliError(oneLine(err.rawMessage), {
+        hint: `read it again (\`gastrolog config get ${key} -o json\` shows its revision) and retry with that --if-revision`,
+      });
+    }
+    throw err;
+  };
 }

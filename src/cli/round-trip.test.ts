@@ -175,7 +175,7 @@ describe("CLI round trip over <home>/api.sock", () => {
     assert.equal(conflict.code, 1);
     assert.match(
       conflict.stderr,
-      /^gastrolog: revision mismatch for app\/cas: expected 0, it is \d+ — /,
+      /^gastrolog: revision mismatch for app\/cas: expected 0, it is \d+ — read it again \(`gastrolog config get app\/cas -o json` shows its revision\) and retry/,
     );
     assert.equal(conflict.stderr.trim().split("\n").length, 1);
 
