@@ -1,0 +1,41 @@
+/**
+ * A leader that dies right after it answered an Enroll: the node is recorded (the reply is
+ * sent only once that is committed), but its learner change may not have committed, or
+ * even left the old leader. The next leader must finish the join: add the recorded node to
+ * Raft, let it catch up and promote it, with no action from the operator.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { agreedLeader, Cluster, type StatusJson } from "./harness.js";
+
+describe("e2e: the leader dies in the middle of a join", () => {
+  let c: Cluster;
+  before(async () => {
+    c = await Cluster.create();
+  });
+  after(async () => {
+    await c.cleanup();
+  });
+
+  test("a node enrolled by a leader that is killed right after its reply still becomes a voter under the next leader", async () => {
+    const { token, addrs } = await c.up(3);
+    const leader = await agreedLeader(c, ["n1", "n2", "n3"]);
+    const n4 = await c.start("n4", { joinAddr: addrs.get(leader.node)!, joinToken: token });
+    await n4.waitLog((l) => l.join === "enrolled", 20_000, '"join: enrolled"');
+    // Killed the moment the joiner has its reply: the learner change is at best appended.
+    await c.byName.get(leader.node)!.kill9();
+    const rest = ["n1", "n2", "n3"].filter((n) => n !== leader.node);
+    const next = await agreedLeader(c, rest);
+    assert.notEqual(next.node, leader.node);
+
+    await n4.waitLog((l) => l.join === "voter", 30_000, '"join: voter"');
+    await n4.serving();
+    const s = await c.cliJson<StatusJson>(next.node, ["cluster", "status"]);
+    const rec = s.members.find((m) => m.name === "n4");
+    assert.equal(rec?.suffrage, "voter");
+    assert.equal(rec?.healthy, true);
+    // With 4 voters and one down, 3 are a quorum: the cluster takes writes.
+    const put = await c.cli("n4", ["config", "put", "after/leader-loss", "yes"]);
+    assert.equal(put.code, 0, put.stderr);
+  });
+});
