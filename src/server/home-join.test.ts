@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,6 +14,10 @@ const identity: NodeIdentity = {
   clusterId: "11111111-2222-3333-4444-555555555555",
   clusterAddr: "127.0.0.1:4566",
   clusterBindPort: 4566,
+  seedPeers: {
+    "0123456789abcdef0123456789abcdef": "127.0.0.1:4566",
+    fedcba9876543210fedcba9876543210: "127.0.0.1:4576",
+  },
 };
 
 describe("writeJoinedHome: a joined node's TLS files and node.json", () => {
@@ -58,5 +62,13 @@ describe("writeJoinedHome: a joined node's TLS files and node.json", () => {
       [],
       "temporary files removed",
     );
+  });
+
+  it("refuses a node.json whose seed peers are not an id-to-address map", async () => {
+    const paths = homePaths(await home());
+    for (const seedPeers of [["127.0.0.1:4566"], { a: 4566 }, { a: "" }, "x"]) {
+      await writeFile(paths.nodeJson, JSON.stringify({ ...identity, seedPeers }));
+      await assert.rejects(readNodeIdentity(paths), /is not a gastrolog node identity/);
+    }
   });
 });

@@ -38,6 +38,13 @@ export interface NodeIdentity {
   readonly clusterAddr: string;
   /** The port the cluster port bound (may differ from the advertised one behind NAT). */
   readonly clusterBindPort?: number;
+  /**
+   * A joined node's members at enrollment, id to cluster address: who to answer until its
+   * Raft log holds a configuration. Without it, a node that stopped before the leader's
+   * first entries reached it would restart knowing no peer address, hear the leader but
+   * never answer it, and never catch up.
+   */
+  readonly seedPeers?: Readonly<Record<string, string>>;
 }
 
 /** A problem with the home directory, phrased for an operator. */
@@ -120,13 +127,19 @@ export async function readNodeIdentity(paths: HomePaths): Promise<NodeIdentity |
     typeof o.name !== "string" ||
     typeof o.clusterId !== "string" ||
     typeof o.clusterAddr !== "string" ||
-    (o.clusterBindPort !== undefined && !Number.isInteger(o.clusterBindPort))
+    (o.clusterBindPort !== undefined && !Number.isInteger(o.clusterBindPort)) ||
+    (o.seedPeers !== undefined && !isAddressMap(o.seedPeers))
   ) {
     throw new HomeError(
       `${paths.nodeJson} is not a gastrolog node identity (unknown version or fields)`,
     );
   }
   return o as NodeIdentity;
+}
+
+function isAddressMap(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  return Object.entries(v).every(([k, a]) => k !== "" && typeof a === "string" && a !== "");
 }
 
 /** Writes node.json atomically. It marks the home as initialised, so it is written last. */

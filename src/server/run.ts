@@ -238,7 +238,12 @@ async function restartMember(
     );
   }
   log.info({ nodeId: identity.nodeId, clusterId: identity.clusterId }, "restarting as a member");
-  return startNode({ paths, addrs, apiAddr, tls, log }, identity.nodeId, o.name ?? identity.name);
+  return startNode(
+    { paths, addrs, apiAddr, tls, log },
+    identity.nodeId,
+    o.name ?? identity.name,
+    identity.seedPeers ? { seedPeers: identity.seedPeers } : {},
+  );
 }
 
 /** What every way of starting (restart, bootstrap, join) passes to the node alike. */
@@ -513,6 +518,7 @@ async function join(
   // place before the TLS files. A crash before that leaves Raft state without node.json,
   // which the next start refuses with a message saying to move the home aside and join
   // again (the cluster then holds a nonvoter that never came up, to remove).
+  const seedPeers = Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr]));
   const persisted = writeJoinedHome(paths, tls, {
     version: 1,
     nodeId,
@@ -520,6 +526,7 @@ async function join(
     clusterId: res.clusterId,
     clusterAddr: addrs.advertise,
     clusterBindPort: addrs.bindPort,
+    seedPeers,
   }).then(
     () => undefined,
     (err: unknown) =>
@@ -540,7 +547,7 @@ async function join(
   let joined: ClusterNode;
   try {
     joined = await startNode({ paths, addrs, apiAddr, tls, log }, nodeId, name, {
-      seedPeers: Object.fromEntries(res.members.map((m) => [m.nodeId, m.clusterAddr])),
+      seedPeers,
       storage,
       listener: held,
       // The config store's copy of the same material then writes nothing.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Cluster } from "./harness.js";
+import { Cluster, eventually, type StatusJson } from "./harness.js";
 
 describe("e2e: what a joining node writes to its home, and when", () => {
   let c: Cluster;
@@ -44,5 +44,25 @@ describe("e2e: what a joining node writes to its home, and when", () => {
     const again = await c.start("n2", { home });
     await again.serving();
     assert.ok(again.logs.some((l) => l.msg === "restarting as a member"));
+  });
+
+  test("a joiner killed while it catches up restarts from its home, without a token, and becomes a voter", async () => {
+    const { token, clusterAddr } = await c.bootstrap("m1");
+    const home = c.homeOf("m2");
+    const m2 = await c.start("m2", { joinAddr: clusterAddr, joinToken: token });
+    // From "catching up" on, the node's identity and TLS files are on disk (the cluster
+    // port served only after they were): a crash from here leaves a member's home.
+    await m2.waitLog((l) => l.join === "catching up", 20_000, '"join: catching up"');
+    await m2.kill9();
+    assert.ok(existsSync(join(home, "node.json")), "node.json is on disk at 'catching up'");
+    const again = await c.start("m2", { home });
+    await again.serving();
+    assert.ok(again.logs.some((l) => l.msg === "restarting as a member"));
+    const s = await eventually(async () => {
+      const st = await c.cliJson<StatusJson>("m1", ["cluster", "status"]);
+      const rec = st.members.find((m) => m.name === "m2");
+      return rec?.suffrage === "voter" && rec.healthy ? st : undefined;
+    }, "m2 to be a healthy voter");
+    assert.equal(s.members.length, 2);
   });
 });
