@@ -49,6 +49,8 @@ export class StartError extends Error {
 
 /** How long a joining node keeps retrying an unreachable join address. */
 const JOIN_RETRY_MS = Number(process.env.GASTROLOG_JOIN_RETRY_MS ?? 30_000);
+/** How long an enrolled node waits for the cluster state, and then for its promotion. */
+const JOIN_CATCHUP_MS = Number(process.env.GASTROLOG_JOIN_CATCHUP_MS ?? 60_000);
 
 function timing(): RaftTiming {
   const n = (v: string | undefined, d: number) => (v && Number(v) > 0 ? Number(v) : d);
@@ -562,18 +564,21 @@ async function join(
   progress("catching up");
   const done = (async () => {
     const raft = joined.raft();
-    await waitFor(
+    // The home is a member's from here on: a node that gives up says how to go on.
+    const memberWaitFor = (cond: () => boolean, what: string) =>
+      waitFor(cond, JOIN_CATCHUP_MS, what, raft.events).catch((err: unknown) => {
+        throw new StartError(
+          `${(err as Error).message}. This node is a member now: check that the other members can reach it at ${addrs.advertise} (--advertise-addr, firewalls), then start it again with the same --home (no token needed) and it goes on`,
+        );
+      });
+    await memberWaitFor(
       () => joined.fsm.initialized(),
-      60_000,
       "did not receive the cluster state from the leader",
-      raft.events,
     );
     if (!o.nonvoter) {
-      await waitFor(
+      await memberWaitFor(
         () => joined.stats().conf.voters.includes(nodeId),
-        60_000,
         "was not promoted to voter",
-        raft.events,
       );
     }
     // The identity and TLS files were durable before the port served (serveAfter).

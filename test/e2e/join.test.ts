@@ -236,4 +236,47 @@ describe("e2e: a joining node's status while it catches up", () => {
       await c.cleanup();
     }
   });
+
+  test("a joiner the leader cannot reach gives up with what to do; started again from its home, it finishes the join", async () => {
+    const c = await Cluster.create();
+    const port = await freeLoopbackPort();
+    const proxy = await createTcpProxy({ targetPort: port });
+    try {
+      const { token, clusterAddr } = await c.bootstrap("n1");
+      proxy.setMode("cut");
+      const advertise = `127.0.0.1:${proxy.port}`;
+      const n2 = await c.start("n2", {
+        joinAddr: clusterAddr,
+        joinToken: token,
+        clusterPort: port,
+        args: ["--advertise-addr", advertise],
+        env: { GASTROLOG_JOIN_CATCHUP_MS: "1500" },
+      });
+      const exit = await n2.exited;
+      assert.equal(exit.code, 1);
+      const line = n2.stderr.filter((l) => l.startsWith("gastrolog:"));
+      assert.equal(line.length, 1, n2.stderr.join("\n"));
+      assert.match(
+        line[0]!,
+        new RegExp(
+          `did not receive the cluster state from the leader within 2 s\\. This node is a member now: check that the other members can reach it at ${advertise}.*start it again with the same --home`,
+        ),
+      );
+      proxy.setMode("pass");
+      const again = await c.start("n2", {
+        home: c.homeOf("n2"),
+        clusterPort: port,
+        args: ["--advertise-addr", advertise],
+      });
+      await again.serving();
+      await eventually(async () => {
+        const s = await c.cliJson<StatusJson>("n1", ["cluster", "status"]);
+        const rec = s.members.find((m) => m.name === "n2");
+        return rec?.suffrage === "voter" && rec.healthy ? s : undefined;
+      }, "n2 to be a healthy voter");
+    } finally {
+      await proxy.close();
+      await c.cleanup();
+    }
+  });
 });
