@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, it, mock } from "node:test";
 import { bootstrapState } from "./core/bootstrap.js";
 import { createRaftNode, type RaftNode, type RaftTransportSink } from "./node.js";
+import type { RaftNodeError } from "./node-errors.js";
 import { createRaftStorage } from "./storage/index.js";
 import type { Message } from "./types.js";
 
@@ -142,6 +143,20 @@ describe("raft node: bootstrap and joining", () => {
     net.release("b");
     await promoted;
     assert.deepEqual(a.stats().conf.voters, ["a", "b"]);
+  });
+
+  it("a promotion waiting for a nonvoter that cannot be reached does not hold up removing it", async () => {
+    const net = new Net();
+    const a = await leader(net);
+    await a.apply(new TextEncoder().encode("x"), { timeoutMs: 5000 });
+    net.held.add("b");
+    await a.addNonvoter("b", "addr-b", { timeoutMs: 5000 });
+    const promoted = a.promote("b", { timeoutMs: 30_000 });
+    promoted.catch(() => undefined);
+    // Serialised with the promotion, the removal used to wait out its whole timeout.
+    await a.removeServer("b", { timeoutMs: 2000 });
+    assert.deepEqual(a.stats().conf.learners, []);
+    await assert.rejects(promoted, (err: RaftNodeError) => err.code === "InvalidArgument");
   });
 
   it("a joiner whose first append ends before the entry adding it is not removed", async () => {

@@ -770,24 +770,38 @@ class RaftNodeImpl implements RaftNode {
     return this.changeMembership({ type: "addLearner", nodeId: id, addr }, opts);
   }
 
-  promote(id: NodeId, opts?: MembershipOptions): Promise<number> {
+  async promote(id: NodeId, opts?: MembershipOptions): Promise<number> {
     const addr = this.conf.addrs[id] ?? "";
+    // Wait for the nonvoter to catch up before taking the membership lock, not while
+    // holding it: a nonvoter that cannot be reached must not hold up other changes for the
+    // whole timeout, its own removal included. Inside the lock the check is repeated
+    // without waiting; it fails only if the node fell behind again in between.
+    await this.waitCaughtUp(id, opts);
     return this.changeMembership({ type: "addVoter", nodeId: id, addr }, opts, async () => {
       if (!this.conf.learners.includes(id)) {
         if (this.conf.voters.includes(id)) return;
         throw new RaftNodeError("InvalidArgument", `node ${id} is not a member`);
       }
-      await this.waitCaughtUp(id, opts);
+      if (!this.caughtUp(id)) {
+        throw new RaftNodeError("ConfChangeConflict", `node ${id} fell behind again; retry`);
+      }
     });
   }
 
-  /** Waits until the leader's progress for `id` has reached its commit index. */
+  /** True when the leader's progress for `id` has reached its commit index. */
+  private caughtUp(id: NodeId): boolean {
+    const s = this.core.status();
+    const pr = s.progress[id];
+    return pr !== undefined && pr.match >= s.commit;
+  }
+
+  /**
+   * Waits until the leader's progress for `id` has reached its commit index, or `id` is no
+   * longer a nonvoter (promoted or removed meanwhile: the caller looks again).
+   */
   private waitCaughtUp(id: NodeId, opts?: CallOptions): Promise<void> {
-    const caughtUp = () => {
-      const s = this.core.status();
-      const pr = s.progress[id];
-      return pr !== undefined && pr.match >= s.commit;
-    };
+    this.ensureWritableLeader();
+    const caughtUp = () => this.caughtUp(id) || !this.conf.learners.includes(id);
     if (caughtUp()) return Promise.resolve();
     let check = (): void => {};
     const p = new Promise<void>((resolve) => {

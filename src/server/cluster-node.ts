@@ -1109,7 +1109,7 @@ export class ClusterNode {
     try {
       // The peer whose certificate this node could not verify has newer material: ask it
       // first.
-      const peers = Object.entries(stats.conf.addrs).sort(
+      const peers = Object.entries(this.knownPeers(stats.conf.addrs)).sort(
         ([a], [b]) => Number(b === from) - Number(a === from),
       );
       for (const [id, addr] of peers) {
@@ -1335,7 +1335,10 @@ export class ClusterNode {
     }
     const now = performance.now();
     this.refusals.set(peer, now);
-    const others = this.raftNode.stats().conf.voters.filter((v) => v !== this.id);
+    const voters = this.raftNode.stats().conf.voters;
+    const others = (voters.length > 0 ? voters : Object.keys(this.opts.seedPeers ?? {})).filter(
+      (v) => v !== this.id,
+    );
     const recent = others.filter((v) => now - (this.refusals.get(v) ?? -Infinity) < 10_000).length;
     if (others.length === 0 || recent < Math.floor(others.length / 2) + 1) return;
     this.markRemoved(
@@ -1343,6 +1346,15 @@ export class ClusterNode {
         ? "this node was removed from the cluster"
         : "the other members no longer accept this node's certificate: it was removed, or a forced rotation left it behind",
     );
+  }
+
+  /**
+   * The peers to ask when stalled: Raft's configuration, or, for a joined node whose log
+   * holds none yet, the members it enrolled with. Without them such a node, removed before
+   * the leader could reach it, would never find out.
+   */
+  private knownPeers(conf: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    return Object.keys(conf).length > 0 ? conf : (this.opts.seedPeers ?? {});
   }
 
   private markRemoved(why: string): void {

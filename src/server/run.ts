@@ -565,12 +565,18 @@ async function join(
   const done = (async () => {
     const raft = joined.raft();
     // The home is a member's from here on: a node that gives up says how to go on.
-    const memberWaitFor = (cond: () => boolean, what: string) =>
-      waitFor(cond, JOIN_CATCHUP_MS, what, raft.events).catch((err: unknown) => {
-        throw new StartError(
-          `${(err as Error).message}. This node is a member now: check that the other members can reach it at ${addrs.advertise} (--advertise-addr, firewalls), then start it again with the same --home (no token needed) and it goes on`,
-        );
-      });
+    const removed = () => joined.role() === "removed";
+    const memberWaitFor = async (cond: () => boolean, what: string) => {
+      await waitFor(() => cond() || removed(), JOIN_CATCHUP_MS, what, raft.events).catch(
+        (err: unknown) => {
+          throw new StartError(
+            `${(err as Error).message}. This node is a member now: check that the other members can reach it at ${addrs.advertise} (--advertise-addr, firewalls), then start it again with the same --home (no token needed) and it goes on`,
+          );
+        },
+      );
+      // Removed while it joined (`cluster remove`): say so now, not after the timeout.
+      if (removed()) throw new StartError(joined.notice() || "this node was removed");
+    };
     await memberWaitFor(
       () => joined.fsm.initialized(),
       "did not receive the cluster state from the leader",

@@ -279,4 +279,31 @@ describe("e2e: a joining node's status while it catches up", () => {
       await c.cleanup();
     }
   });
+
+  test("a joiner removed with `cluster remove` while it catches up exits at once, saying it must re-enroll", async () => {
+    const c = await Cluster.create();
+    const port = await freeLoopbackPort();
+    const proxy = await createTcpProxy({ targetPort: port });
+    try {
+      const { token, clusterAddr } = await c.bootstrap("n1");
+      proxy.setMode("cut");
+      const n2 = await c.start("n2", {
+        joinAddr: clusterAddr,
+        joinToken: token,
+        clusterPort: port,
+        args: ["--advertise-addr", `127.0.0.1:${proxy.port}`],
+      });
+      await n2.waitLog((l) => l.join === "catching up", 20_000, '"join: catching up"');
+      const rm = await c.cli("n1", ["cluster", "remove", "n2"]);
+      assert.equal(rm.code, 0, rm.stderr);
+      const exit = await n2.exited;
+      assert.equal(exit.code, 1);
+      const line = n2.stderr.filter((l) => l.startsWith("gastrolog:"));
+      assert.equal(line.length, 1, n2.stderr.join("\n"));
+      assert.match(line[0]!, /removed.*It must re-enroll/);
+    } finally {
+      await proxy.close();
+      await c.cleanup();
+    }
+  });
 });
