@@ -159,6 +159,21 @@ describe("raft node: bootstrap and joining", () => {
     await assert.rejects(promoted, (err: RaftNodeError) => err.code === "InvalidArgument");
   });
 
+  it("two removals of the same member queued together both succeed; removing a stranger fails", async () => {
+    const net = new Net();
+    const a = await leader(net);
+    await joiner(net);
+    await a.addNonvoter("b", "addr-b", { timeoutMs: 5000 });
+    // An operator's removal and the leader's reconciler, both having seen b a member.
+    const [first, second] = await Promise.all([
+      a.removeServer("b", { timeoutMs: 5000 }),
+      a.removeServer("b", { timeoutMs: 5000 }),
+    ]);
+    assert.ok(first > 0 && second >= first);
+    assert.deepEqual(a.stats().conf.learners, []);
+    await assert.rejects(a.removeServer("zz", { timeoutMs: 5000 }));
+  });
+
   it("a joiner whose first append ends before the entry adding it is not removed", async () => {
     const net = new Net();
     const a = await leader(net, { maxSizePerMsg: 64 });

@@ -727,13 +727,14 @@ class RaftNodeImpl implements RaftNode {
   private changeMembership(
     change: ConfChange,
     opts: MembershipOptions | undefined,
-    before?: () => Promise<void>,
+    before?: () => Promise<"skip" | undefined>,
   ): Promise<number> {
     // Membership changes are serialised: a change waits for the previous one instead of
     // failing because one is pending.
     const run = async (): Promise<number> => {
       this.ensureWritableLeader();
-      if (before) await before();
+      // "skip": the change is already in force (made by a change queued before this one).
+      if (before && (await before()) === "skip") return this.confIndex;
       if (opts?.prevIndex !== undefined && opts.prevIndex !== this.confIndex) {
         throw new RaftNodeError(
           "ConfChangeConflict",
@@ -779,12 +780,13 @@ class RaftNodeImpl implements RaftNode {
     await this.waitCaughtUp(id, opts);
     return this.changeMembership({ type: "addVoter", nodeId: id, addr }, opts, async () => {
       if (!this.conf.learners.includes(id)) {
-        if (this.conf.voters.includes(id)) return;
+        if (this.conf.voters.includes(id)) return undefined;
         throw new RaftNodeError("InvalidArgument", `node ${id} is not a member`);
       }
       if (!this.caughtUp(id)) {
         throw new RaftNodeError("ConfChangeConflict", `node ${id} fell behind again; retry`);
       }
+      return undefined;
     });
   }
 
@@ -830,7 +832,13 @@ class RaftNodeImpl implements RaftNode {
 
   removeServer(id: NodeId, opts?: MembershipOptions): Promise<number> {
     const addr = this.conf.addrs[id] ?? "";
-    return this.changeMembership({ type: "removeNode", nodeId: id, addr }, opts);
+    // Removing is idempotent: two callers that both saw the node a member (an operator's
+    // removal and the leader's reconciler) queue two removals, and the second finds it
+    // done. A node that was never a member is still an error.
+    const wasMember = this.conf.addrs[id] !== undefined;
+    return this.changeMembership({ type: "removeNode", nodeId: id, addr }, opts, async () =>
+      wasMember && this.conf.addrs[id] === undefined ? "skip" : undefined,
+    );
   }
 
   async transferLeadership(to?: NodeId, opts?: CallOptions): Promise<NodeId> {

@@ -395,6 +395,7 @@ export class ClusterNode {
    */
   async proposeBytes(bytes: Uint8Array, rotation?: RotationCommand | null): Promise<FsmResult> {
     this.ensureMember();
+    await this.tlsSettled();
     const leader = this.leaderTransport();
     if (!leader) return this.applyLocal(bytes, rotation);
     const client = createClient(NodeService, leader.transport);
@@ -658,6 +659,7 @@ export class ClusterNode {
     for (let attempt = 0; ; attempt++) {
       const leaderId = this.raft().leader().id;
       try {
+        await this.tlsSettled();
         const leader = this.leaderTransport();
         if (!leader) return await this.runLeaderOp(op, nodeId, timeoutMs);
         const client = createClient(NodeService, leader.transport);
@@ -952,6 +954,17 @@ export class ClusterNode {
    * rotation step. Several entries applied together (acks and a finish) also lead to one
    * rebuild instead of one per entry.
    */
+  /**
+   * Resolves once a TLS change the store has applied is in force on the cluster port.
+   * The swap runs just after the entry is applied; a call forwarded in between would go
+   * out with the previous credentials, which the leader may no longer accept (the finish
+   * of a rotation, followed at once by the next step of `ca rotate`).
+   */
+  private tlsSettled(): Promise<void> {
+    if (!this.tlsCheckScheduled) return Promise.resolve();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
   private scheduleTlsCheck(): void {
     if (this.tlsCheckScheduled) return;
     this.tlsCheckScheduled = true;

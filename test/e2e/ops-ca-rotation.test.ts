@@ -128,4 +128,25 @@ describe("e2e: CA rotation (issue 6, test 6)", () => {
     }, "n4 to join with a token made after the rotation");
     assert.deepEqual(joined.tls.caFingerprints, shown.caFingerprints);
   });
+
+  // Admin commands run against any member's home. Run on a follower, the step after the
+  // finish used to be forwarded with the certificate the finish had just retired.
+  test("ca rotate run on a follower's home finishes all three phases too", async () => {
+    const all = [...NAMES, "n4"];
+    const leader = await agreedLeader(c, all);
+    const follower = all.find((n) => n !== leader.node)!;
+    const before = await c.cliJson<CertShow>(follower, ["cert", "show"]);
+    const r = await c.cli(follower, ["ca", "rotate"]);
+    assert.equal(r.code, 0, `ca rotate on ${follower} failed: ${r.stderr}`);
+    assert.match(r.stderr, /\[ca-retired\] phase 3\/3/);
+    const shown = await c.cliJson<CertShow>(follower, ["cert", "show"]);
+    assert.equal(shown.caFingerprints.length, 1, "only the new CA is trusted");
+    assert.notEqual(shown.caFingerprints[0], before.caFingerprints[0]);
+    for (const n of all) {
+      await eventually(async () => {
+        const s = await c.cliJson<StatusJson>(n, ["cluster", "status"]);
+        return s.tls.caFingerprints.join() === shown.caFingerprints.join() ? s : undefined;
+      }, `${n} to trust only the new CA`);
+    }
+  });
 });

@@ -81,7 +81,7 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
       sessionManager: manager,
       readMaxBytes: max,
       writeMaxBytes: max,
-      interceptors: [tlsFailureIsUnavailable],
+      interceptors: [tlsFailureIsUnavailable, retryNeverStarted],
     });
     return { transport, manager };
   };
@@ -137,6 +137,33 @@ const tlsFailureIsUnavailable: Interceptor = (next) => async (req) => {
     throw err;
   }
 };
+
+/**
+ * A unary call the peer never started may be sent again: its stream was refused
+ * (REFUSED_STREAM: "no application processing", RFC 9113 §8.7), or the connection was
+ * going away before the stream could be opened. This happens when a peer has just told
+ * the connection to go away (a rotation's finish, a restart) and the call raced that
+ * message; the retry goes out on a new connection. Once, and never for streams (the Raft
+ * transport has its own recovery).
+ */
+const retryNeverStarted: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    if (req.stream || !neverStarted(err)) throw err;
+    return await next(req);
+  }
+};
+
+function neverStarted(err: unknown): boolean {
+  const e = ConnectError.from(err);
+  const cause = e.cause as { code?: unknown } | undefined;
+  return (
+    /REFUSED_STREAM/.test(e.rawMessage) ||
+    cause?.code === "ERR_HTTP2_GOAWAY_SESSION" ||
+    (cause?.code === "ERR_HTTP2_STREAM_ERROR" && /REFUSED_STREAM/.test(String(cause)))
+  );
+}
 
 interface Built {
   transport: Transport;
