@@ -119,13 +119,18 @@ export interface AdminApiOptions {
   node: ClusterNode;
   /** <home>/join-token: rewritten by `token rotate` on the node that holds it. */
   joinTokenPath: string;
+  /**
+   * Whether this node keeps <home>/join-token (the bootstrap node). Default: whether the
+   * file exists now.
+   */
+  keepsJoinToken?: boolean;
   logger: Logger;
 }
 
 /** Registers the admin services (see admin.proto) on a Connect router. */
 export function createAdminRoutes(opts: AdminApiOptions): (router: ConnectRouter) => void {
   const { node } = opts;
-  const keepsJoinToken = existsSync(opts.joinTokenPath);
+  const keepsJoinToken = opts.keepsJoinToken ?? existsSync(opts.joinTokenPath);
 
   const cluster: Partial<ServiceImpl<typeof ClusterService>> = {
     async getStatus() {

@@ -45,6 +45,12 @@ export interface NodeIdentity {
    * never answer it, and never catch up.
    */
   readonly seedPeers?: Readonly<Record<string, string>>;
+  /**
+   * This node bootstrapped the cluster: it keeps `<home>/join-token`, and a rotation of the
+   * reusable token run on it rewrites the file (also after a rotation run elsewhere had it
+   * removed as stale).
+   */
+  readonly bootstrapped?: boolean;
 }
 
 /** A problem with the home directory, phrased for an operator. */
@@ -128,7 +134,8 @@ export async function readNodeIdentity(paths: HomePaths): Promise<NodeIdentity |
     typeof o.clusterId !== "string" ||
     typeof o.clusterAddr !== "string" ||
     (o.clusterBindPort !== undefined && !Number.isInteger(o.clusterBindPort)) ||
-    (o.seedPeers !== undefined && !isAddressMap(o.seedPeers))
+    (o.seedPeers !== undefined && !isAddressMap(o.seedPeers)) ||
+    (o.bootstrapped !== undefined && typeof o.bootstrapped !== "boolean")
   ) {
     throw new HomeError(
       `${paths.nodeJson} is not a gastrolog node identity (unknown version or fields)`,

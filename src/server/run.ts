@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createConnection, createServer as createNetServer, isIPv6 } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
@@ -185,7 +186,15 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
     }
     admin = await serveAdminSocket(
       paths.apiSock,
-      createAdminRoutes({ node, joinTokenPath: paths.joinToken, logger: log }),
+      createAdminRoutes({
+        node,
+        joinTokenPath: paths.joinToken,
+        // The bootstrap node keeps the file; a home from before node.json said so, if it
+        // still has one.
+        keepsJoinToken:
+          (identity ? identity.bootstrapped === true : o.bootstrap) || existsSync(paths.joinToken),
+        logger: log,
+      }),
       log,
     );
     await joined;
@@ -356,6 +365,7 @@ async function bootstrap(
       clusterId,
       clusterAddr: addrs.advertise,
       clusterBindPort: addrs.bindPort,
+      bootstrapped: true,
     });
   } catch (err) {
     await node.stop();

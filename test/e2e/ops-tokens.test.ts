@@ -5,6 +5,7 @@
  * exit non-zero with the operator-facing message.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -130,5 +131,18 @@ describe("e2e: join tokens (issue 6, tests 1-3)", () => {
     );
     const file = (await readFile(join(c.homeOf("n1"), "join-token"), "utf8")).trim();
     assert.equal(file, rot.token, "the bootstrap node's join-token file holds the new token");
+  });
+
+  test("a rotation run on another member removes the bootstrap node's stale join-token; the next one run there, after a restart, writes it again", async () => {
+    const path = join(c.homeOf("n1"), "join-token");
+    const elsewhere = await c.cliJson<{ token: string }>("n2", ["token", "rotate"]);
+    assert.equal(existsSync(join(c.homeOf("n2"), "join-token")), false, "n2 keeps no file");
+    await eventually(async () => !existsSync(path), "n1 to remove its stale join-token");
+    const n1 = c.byName.get("n1")!;
+    assert.equal((await n1.stop()).code, 0);
+    await c.start("n1", { home: c.homeOf("n1") }).then((p) => p.serving());
+    const here = await c.cliJson<{ token: string }>("n1", ["token", "rotate"]);
+    assert.notEqual(here.token, elsewhere.token);
+    assert.equal((await readFile(path, "utf8")).trim(), here.token);
   });
 });
