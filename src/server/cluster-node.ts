@@ -395,7 +395,7 @@ export class ClusterNode {
    */
   async proposeBytes(bytes: Uint8Array, rotation?: RotationCommand | null): Promise<FsmResult> {
     this.ensureMember();
-    await this.tlsSettled();
+    await this.beforeLeaderCall();
     const leader = this.leaderTransport();
     if (!leader) return this.applyLocal(bytes, rotation);
     const client = createClient(NodeService, leader.transport);
@@ -659,7 +659,7 @@ export class ClusterNode {
     for (let attempt = 0; ; attempt++) {
       const leaderId = this.raft().leader().id;
       try {
-        await this.tlsSettled();
+        await this.beforeLeaderCall();
         const leader = this.leaderTransport();
         if (!leader) return await this.runLeaderOp(op, nodeId, timeoutMs);
         const client = createClient(NodeService, leader.transport);
@@ -963,6 +963,22 @@ export class ClusterNode {
   private tlsSettled(): Promise<void> {
     if (!this.tlsCheckScheduled) return Promise.resolve();
     return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * Before a call that must reach the leader: the TLS state in force (tlsSettled), and a
+   * leader known, or up to two election timeouts (the top of the randomised range) given
+   * for one to emerge. A node that has just started, or just lost its leader, has none
+   * for a moment; failing at once with "no quorum" would be wrong (a single-voter cluster
+   * elects itself within that time). A cluster that really lost its quorum still fails
+   * within about two election timeouts.
+   */
+  private async beforeLeaderCall(): Promise<void> {
+    await this.tlsSettled();
+    const raft = this.raft();
+    if (raft.leader().id === "") {
+      await this.waitLeaderChange("", this.opts.timing.electionTimeoutMs * 2);
+    }
   }
 
   private scheduleTlsCheck(): void {

@@ -97,3 +97,20 @@ describe("e2e: restarts keep the cluster (issue 5, test 3)", () => {
     assert.equal(r.stdout.trim(), "yes", r.stderr);
   });
 });
+
+describe("e2e: a write right after a restart", () => {
+  test("a single-node cluster restarted after a crash takes a write issued the moment it serves", async () => {
+    const c = await Cluster.create();
+    try {
+      await c.bootstrap("solo");
+      await c.byName.get("solo")!.kill9();
+      const p = await c.start("solo", { home: c.homeOf("solo") });
+      await p.serving();
+      // It has not elected itself yet: the write waits for that instead of "no quorum".
+      const r = await c.cli("solo", ["config", "put", "after/crash", "yes"]);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
