@@ -48,6 +48,16 @@ export class StartError extends Error {
   override readonly name = "StartError";
 }
 
+/** Enroll failures that mean the call broke off, not that the cluster answered no. */
+const BROKEN_OFF: ReadonlySet<Code> = new Set([
+  Code.Unavailable,
+  Code.Canceled,
+  Code.DeadlineExceeded,
+  Code.Internal,
+  Code.Unknown,
+  Code.Aborted,
+]);
+
 /** How long a joining node keeps retrying an unreachable join address. */
 const JOIN_RETRY_MS = Number(process.env.GASTROLOG_JOIN_RETRY_MS ?? 30_000);
 /** How long an enrolled node waits for the cluster state, and then for its promotion. */
@@ -145,7 +155,7 @@ async function start(o: ServerOptions, log: Logger): Promise<Running> {
   } else {
     if (await hasRaftState(paths)) {
       throw new StartError(
-        `${o.home} holds Raft state but no node.json: a bootstrap or join was interrupted. Move ${o.home} aside and start again`,
+        `${o.home} holds Raft state but no node.json: a bootstrap or join was interrupted. Move ${o.home} aside and start again; if it was a join that got as far as "join: enrolled", the cluster also lists this node (${o.name ?? defaultName()}) as a nonvoter that will never come up: remove it on a member with \`gastrolog cluster remove ${o.name ?? defaultName()}\``,
       );
     }
     if (o.bootstrap && joining) {
@@ -505,7 +515,15 @@ async function join(
       );
     }
     if (e.code === Code.ResourceExhausted) throw new StartError(`${e.rawMessage}`);
-    throw new StartError(`enrollment failed: ${e.rawMessage}`);
+    const detail = e.rawMessage.split("\n", 1)[0]!.trim();
+    if (BROKEN_OFF.has(e.code)) {
+      // The connection or the member went away mid-call (a leader that died, say): the
+      // cluster may have recorded this node before it did.
+      throw new StartError(
+        `enrollment through ${o.joinAddr} broke off (${detail}); the cluster may or may not have recorded this node. This home was left as it was, so the same command can be run again (through another member if that one is down); if \`gastrolog cluster nodes\` on a member then also lists a nonvoter named ${name} that never came up, remove it with \`gastrolog cluster remove\``,
+      );
+    }
+    throw new StartError(`enrollment failed: ${detail}`);
   } finally {
     conn.close();
   }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import * as http2 from "node:http2";
 import { createServer as createNetServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -221,6 +222,59 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     assert.equal(r.stderr.split("\n").filter((l) => l && !l.startsWith("{")).length, 1, r.stderr);
     assertHomeUntouched(home);
     assert.deepEqual(await snapshot(), before, "membership or audit changed");
+  });
+
+  test("an Enroll call that breaks off (the member dies mid-call) says the node may be recorded and what to do", async () => {
+    // A stand-in for a member that dies once it has the request: it presents the
+    // cluster's real certificate (so the joiner's chain check passes) and then drops the
+    // connection.
+    const tlsDir = join(c.homeOf("n1"), "tls");
+    const [cert, key] = await Promise.all([
+      readFile(join(tlsDir, "cluster.pem"), "utf8"),
+      readFile(join(tlsDir, "cluster.key"), "utf8"),
+    ]);
+    const dying = http2.createSecureServer({ cert, key, ALPNProtocols: ["h2"], allowHTTP1: false });
+    dying.on("stream", (stream) => {
+      stream.on("error", () => {});
+      stream.session?.destroy();
+    });
+    dying.on("sessionError", () => {});
+    const before = await snapshot();
+    const port = await listenOn(dying as unknown as Server);
+    try {
+      const home = freshHome();
+      const { r, line } = await refusedJoin(home, [
+        "--join-addr",
+        `127.0.0.1:${port}`,
+        "--join-token",
+        token,
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(
+        line,
+        /enrollment through 127\.0\.0\.1:\d+ broke off \(.+\); the cluster may or may not have recorded this node.*same command can be run again.*gastrolog cluster remove/,
+      );
+      assert.ok(!r.stderr.includes(token.split(":")[0]!), "the secret is not in the output");
+      assertHomeUntouched(home);
+    } finally {
+      await close(dying as unknown as Server);
+    }
+    assert.deepEqual(await snapshot(), before, "membership or audit changed");
+  });
+
+  test("a home left by an interrupted join (Raft state, no node.json) is refused with what to do", async () => {
+    const home = freshHome();
+    await mkdir(join(home, "raft"), { recursive: true });
+    const r = await serverOnce(["--home", home, "--name", "halfway", "--listen", "127.0.0.1:0"]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0]!,
+      /holds Raft state but no node\.json: a bootstrap or join was interrupted/,
+    );
+    assert.match(lines[0]!, /Move .* aside and start again/);
+    assert.match(lines[0]!, /gastrolog cluster remove halfway/);
   });
 
   test("--bootstrap together with join flags on an empty home is an error", async () => {
