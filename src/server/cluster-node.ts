@@ -395,21 +395,29 @@ export class ClusterNode {
    */
   async proposeBytes(bytes: Uint8Array, rotation?: RotationCommand | null): Promise<FsmResult> {
     this.ensureMember();
-    await this.beforeLeaderCall();
-    const leader = this.leaderTransport();
-    if (!leader) return this.applyLocal(bytes, rotation);
-    const client = createClient(NodeService, leader.transport);
-    try {
-      const res = await client.apply({ command: bytes }, { timeoutMs: FORWARD_TIMEOUT_MS });
-      return JSON.parse(new TextDecoder().decode(res.result)) as FsmResult;
-    } catch (err) {
-      const e = ConnectError.from(err);
-      if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) {
-        throw noQuorum(
-          `the leader ${leader.id} at ${leader.addr} did not answer (${e.rawMessage})`,
-        );
+    for (let attempt = 0; ; attempt++) {
+      await this.beforeLeaderCall();
+      const leader = this.leaderTransport();
+      if (!leader) return this.applyLocal(bytes, rotation);
+      const client = createClient(NodeService, leader.transport);
+      try {
+        const res = await client.apply({ command: bytes }, { timeoutMs: FORWARD_TIMEOUT_MS });
+        return JSON.parse(new TextDecoder().decode(res.result)) as FsmResult;
+      } catch (err) {
+        const e = ConnectError.from(err);
+        // The leader this node knows refused the connection: the command never reached it
+        // (it has just died, say). Safe to send again, to the next leader once there is one.
+        if (attempt === 0 && connectionRefused(e)) {
+          await this.waitLeaderChange(leader.id, this.opts.timing.electionTimeoutMs * 2);
+          continue;
+        }
+        if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) {
+          throw noQuorum(
+            `the leader ${leader.id} at ${leader.addr} did not answer (${e.rawMessage})`,
+          );
+        }
+        throw e;
       }
-      throw e;
     }
   }
 
@@ -670,9 +678,12 @@ export class ClusterNode {
         return res.leaderId;
       } catch (err) {
         const e = toConnectError(err);
+        // The leader moved, or the one this node knows did not answer (it may have just
+        // died; these operations may be sent again): try again with the next leader.
         const retry =
-          e.code === Code.FailedPrecondition &&
-          /not the leader|leadership moved/.test(e.rawMessage);
+          (e.code === Code.FailedPrecondition &&
+            /not the leader|leadership moved/.test(e.rawMessage)) ||
+          (e.code === Code.Unavailable && attempt < 2);
         if (!retry || attempt >= 5) throw e;
         await this.waitLeaderChange(leaderId, this.opts.timing.electionTimeoutMs * 3);
       }
@@ -1492,6 +1503,12 @@ export function rotationCommandOfInput(c: CommandInput): RotationCommand | null 
 /** The one message every token failure gets: it never says which part was wrong. */
 function invalidToken(): ConnectError {
   return new ConnectError("invalid or expired token", Code.Unauthenticated);
+}
+
+/** The connection to the peer was refused: nothing of the call reached it. */
+function connectionRefused(e: ConnectError): boolean {
+  const cause = e.cause as { code?: unknown } | undefined;
+  return cause?.code === "ECONNREFUSED" || /\bECONNREFUSED\b/.test(e.rawMessage);
 }
 
 function noQuorum(detail: string): ConnectError {

@@ -39,3 +39,28 @@ describe("e2e: the leader dies in the middle of a join", () => {
     assert.equal(put.code, 0, put.stderr);
   });
 });
+
+describe("e2e: a membership command right after the leader died", () => {
+  let c: Cluster;
+  before(async () => {
+    c = await Cluster.create();
+  });
+  after(async () => {
+    await c.cleanup();
+  });
+
+  test("cluster remove of the dead leader, run at once on a follower, waits for the next leader instead of failing", async () => {
+    await c.up(3);
+    const leader = await agreedLeader(c, ["n1", "n2", "n3"]);
+    await c.byName.get(leader.node)!.kill9();
+    const follower = ["n1", "n2", "n3"].find((n) => n !== leader.node)!;
+    // No new leader yet: the follower still knows the dead one.
+    const r = await c.cli(follower, ["cluster", "remove", leader.node]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await c.cliJson<StatusJson>(follower, ["cluster", "status"]);
+    assert.deepEqual(
+      s.members.map((m) => m.name).sort(),
+      ["n1", "n2", "n3"].filter((n) => n !== leader.node),
+    );
+  });
+});
