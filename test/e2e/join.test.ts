@@ -198,21 +198,37 @@ describe("e2e: bootstrap and join (issue 5, test 1)", () => {
   });
 });
 
+/** n1 bootstrapped, and n2 joining through it behind a proxy that is cut: n1 cannot reach n2. */
+async function joinerBehindCutProxy(env: Record<string, string> = {}) {
+  const c = await Cluster.create();
+  const port = await freeLoopbackPort();
+  const proxy = await createTcpProxy({ targetPort: port });
+  const cleanup = async () => {
+    await proxy.close();
+    await c.cleanup();
+  };
+  try {
+    const { token, clusterAddr } = await c.bootstrap("n1");
+    proxy.setMode("cut");
+    const advertise = `127.0.0.1:${proxy.port}`;
+    const n2 = await c.start("n2", {
+      joinAddr: clusterAddr,
+      joinToken: token,
+      clusterPort: port,
+      args: ["--advertise-addr", advertise],
+      env,
+    });
+    return { c, proxy, port, advertise, n2, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
 describe("e2e: a joining node's status while it catches up", () => {
   test("cluster status on the joiner answers 'joining' until the leader can reach it, then 'follower' as a voter", async () => {
-    const c = await Cluster.create();
-    const port = await freeLoopbackPort();
-    // The joiner advertises the proxy: while it is cut, the leader cannot replicate to it.
-    const proxy = await createTcpProxy({ targetPort: port });
+    const { c, proxy, n2, cleanup } = await joinerBehindCutProxy();
     try {
-      const { token, clusterAddr } = await c.bootstrap("n1");
-      proxy.setMode("cut");
-      const n2 = await c.start("n2", {
-        joinAddr: clusterAddr,
-        joinToken: token,
-        clusterPort: port,
-        args: ["--advertise-addr", `127.0.0.1:${proxy.port}`],
-      });
       await n2.waitLog((l) => l.join === "catching up", 20_000, '"join: catching up"');
       const joining = await eventually(async () => {
         const r = await c.cli("n2", ["cluster", "status", "-o", "json"]);
@@ -232,26 +248,15 @@ describe("e2e: a joining node's status while it catches up", () => {
       assert.equal(after.role, "follower");
       assert.equal(after.clusterId, seen.clusterId);
     } finally {
-      await proxy.close();
-      await c.cleanup();
+      await cleanup();
     }
   });
 
   test("a joiner the leader cannot reach gives up with what to do; started again from its home, it finishes the join", async () => {
-    const c = await Cluster.create();
-    const port = await freeLoopbackPort();
-    const proxy = await createTcpProxy({ targetPort: port });
+    const { c, proxy, port, advertise, n2, cleanup } = await joinerBehindCutProxy({
+      GASTROLOG_JOIN_CATCHUP_MS: "1500",
+    });
     try {
-      const { token, clusterAddr } = await c.bootstrap("n1");
-      proxy.setMode("cut");
-      const advertise = `127.0.0.1:${proxy.port}`;
-      const n2 = await c.start("n2", {
-        joinAddr: clusterAddr,
-        joinToken: token,
-        clusterPort: port,
-        args: ["--advertise-addr", advertise],
-        env: { GASTROLOG_JOIN_CATCHUP_MS: "1500" },
-      });
       const exit = await n2.exited;
       assert.equal(exit.code, 1);
       const line = n2.stderr.filter((l) => l.startsWith("gastrolog:"));
@@ -275,24 +280,13 @@ describe("e2e: a joining node's status while it catches up", () => {
         return rec?.suffrage === "voter" && rec.healthy ? s : undefined;
       }, "n2 to be a healthy voter");
     } finally {
-      await proxy.close();
-      await c.cleanup();
+      await cleanup();
     }
   });
 
   test("a joiner removed with `cluster remove` while it catches up exits at once, saying it must re-enroll", async () => {
-    const c = await Cluster.create();
-    const port = await freeLoopbackPort();
-    const proxy = await createTcpProxy({ targetPort: port });
+    const { c, n2, cleanup } = await joinerBehindCutProxy();
     try {
-      const { token, clusterAddr } = await c.bootstrap("n1");
-      proxy.setMode("cut");
-      const n2 = await c.start("n2", {
-        joinAddr: clusterAddr,
-        joinToken: token,
-        clusterPort: port,
-        args: ["--advertise-addr", `127.0.0.1:${proxy.port}`],
-      });
       await n2.waitLog((l) => l.join === "catching up", 20_000, '"join: catching up"');
       const rm = await c.cli("n1", ["cluster", "remove", "n2"]);
       assert.equal(rm.code, 0, rm.stderr);
@@ -302,8 +296,7 @@ describe("e2e: a joining node's status while it catches up", () => {
       assert.equal(line.length, 1, n2.stderr.join("\n"));
       assert.match(line[0]!, /removed.*It must re-enroll/);
     } finally {
-      await proxy.close();
-      await c.cleanup();
+      await cleanup();
     }
   });
 });

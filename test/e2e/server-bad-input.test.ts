@@ -109,6 +109,33 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
   }
 
   /** A refused join leaves its home uninitialised, so a later good join can use it. */
+  /** Starts a second server on n1's home with `clusterAddr`; it must exit 1 with one line. */
+  async function refusedStartOfN1(clusterAddr: string): Promise<string> {
+    const r = await serverOnce([
+      "--home",
+      c.homeOf("n1"),
+      "--listen",
+      "127.0.0.1:0",
+      "--cluster-addr",
+      clusterAddr,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    return lines[0]!;
+  }
+
+  /** A join with the cluster's token through 127.0.0.1:`port`, from a fresh home, refused. */
+  async function refusedJoinVia(
+    port: number,
+  ): Promise<{ home: string; r: CliResult; line: string }> {
+    const home = freshHome();
+    return {
+      home,
+      ...(await refusedJoin(home, ["--join-addr", `127.0.0.1:${port}`, "--join-token", token])),
+    };
+  }
+
   function assertHomeUntouched(home: string): void {
     assert.equal(existsSync(join(home, "node.json")), false, "node.json was written");
     assert.equal(existsSync(join(home, "raft")), false, "raft state was written");
@@ -189,13 +216,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     const http = createHttpServer((_req, res) => res.end("hello"));
     const port = await listenOn(http);
     try {
-      const home = freshHome();
-      const { r, line } = await refusedJoin(home, [
-        "--join-addr",
-        `127.0.0.1:${port}`,
-        "--join-token",
-        token,
-      ]);
+      const { home, r, line } = await refusedJoinVia(port);
       assert.equal(r.code, 1);
       assert.match(line, /is not a gastrolog cluster port/);
       assertHomeUntouched(home);
@@ -206,13 +227,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     // The likeliest mistake: a member's HTTPS port. TLS works there but HTTP/2 (gRPC) does
     // not; the one line says so in words, without OpenSSL's file and line dump.
     const { apiPort } = await c.byName.get("n1")!.serving();
-    const home = freshHome();
-    const { r, line } = await refusedJoin(home, [
-      "--join-addr",
-      `127.0.0.1:${apiPort}`,
-      "--join-token",
-      token,
-    ]);
+    const { home, r, line } = await refusedJoinVia(apiPort);
     assert.equal(r.code, 1);
     assert.match(
       line,
@@ -242,13 +257,7 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     const before = await snapshot();
     const port = await listenOn(dying as unknown as Server);
     try {
-      const home = freshHome();
-      const { r, line } = await refusedJoin(home, [
-        "--join-addr",
-        `127.0.0.1:${port}`,
-        "--join-token",
-        token,
-      ]);
+      const { home, r, line } = await refusedJoinVia(port);
       assert.equal(r.code, 1);
       assert.match(
         line,
@@ -433,18 +442,8 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
 
   test("a second server on a home whose node is running is refused, and the first one is untouched", async () => {
     const before = await snapshot();
-    const r = await serverOnce([
-      "--home",
-      c.homeOf("n1"),
-      "--listen",
-      "127.0.0.1:0",
-      "--cluster-addr",
-      "127.0.0.1:0",
-    ]);
-    assert.equal(r.code, 1, r.stderr);
-    const lines = errorLines(r.stderr);
-    assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0]!, /a gastrolog server is already running with home .*stop it first/);
+    const line = await refusedStartOfN1("127.0.0.1:0");
+    assert.match(line, /a gastrolog server is already running with home .*stop it first/);
     assert.ok(c.byName.get("n1")!.running);
     const s = await c.cliJson<StatusJson>("n1", ["cluster", "status"]);
     assert.equal(s.clusterId, clusterId);
@@ -459,19 +458,11 @@ describe("e2e: bad input to gastrolog server (issue 5, test 4)", () => {
     const other = await freeLoopbackPort();
     const squatter = createNetServer();
     await new Promise<void>((resolve) => squatter.listen(other, "127.0.0.1", resolve));
-    const r = await serverOnce([
-      "--home",
-      c.homeOf("n1"),
-      "--listen",
-      "127.0.0.1:0",
-      "--cluster-addr",
-      `127.0.0.1:${other}`,
-    ]).finally(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
-    assert.equal(r.code, 1, r.stderr);
-    const lines = errorLines(r.stderr);
-    assert.equal(lines.length, 1, r.stderr);
+    const line = await refusedStartOfN1(`127.0.0.1:${other}`).finally(
+      () => new Promise<void>((resolve) => squatter.close(() => resolve())),
+    );
     assert.match(
-      lines[0]!,
+      line,
       new RegExp(
         `cluster port is \\d+ .*not ${other}: start it with the --cluster-addr it joined with`,
       ),
