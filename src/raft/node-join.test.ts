@@ -174,6 +174,39 @@ describe("raft node: bootstrap and joining", () => {
     await assert.rejects(a.removeServer("zz", { timeoutMs: 5000 }));
   });
 
+  it("persistCommit makes a follower's deferred commit index durable at once", async () => {
+    const net = new Net();
+    const a = await leader(net);
+    // b's storage, with its saves observed.
+    const saved: number[] = [];
+    const st = await createRaftStorage({ dir: await tmp() });
+    const save = st.save.bind(st);
+    st.save = (u) => {
+      if (u.hardState) saved.push(u.hardState.commit);
+      return save(u);
+    };
+    const b = await createRaftNode({
+      id: "b",
+      fsm: fsm(),
+      storage: st,
+      transport: net.transport("b"),
+      seedPeers: { a: "addr-a" },
+      heartbeatMs: 20,
+      electionTimeoutMs: 60,
+    });
+    nodes.push(b);
+    await a.addNonvoter("b", "addr-b", { timeoutMs: 5000 });
+    // A voter: the leader commits an entry only once b has it, and tells b afterwards.
+    await a.promote("b", { timeoutMs: 5000 });
+    const { index } = await a.apply(new TextEncoder().encode("x"), { timeoutMs: 5000 });
+    await until(() => b.stats().commitIndex >= index, "b learns the commit");
+    // b learned that commit after it wrote the entry: only in memory so far.
+    assert.ok(Math.max(0, ...saved) < b.stats().commitIndex, `saved ${saved.join(",")}`);
+    const commit = b.stats().commitIndex;
+    await b.persistCommit();
+    assert.ok(Math.max(...saved) >= commit, `saved ${saved.join(",")}, commit ${commit}`);
+  });
+
   it("a joiner whose first append ends before the entry adding it is not removed", async () => {
     const net = new Net();
     const a = await leader(net, { maxSizePerMsg: 64 });

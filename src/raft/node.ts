@@ -173,6 +173,8 @@ export interface RaftNode {
   transferLeadership(to?: NodeId, opts?: CallOptions): Promise<NodeId>;
   /** Takes a snapshot now; resolves to its index. */
   snapshot(): Promise<number>;
+  /** Makes the commit index durable now (it is otherwise written lazily). */
+  persistCommit(): Promise<void>;
   stats(): RaftNodeStats;
   /** Who leads, cheaply (no per-peer figures): for routing each write. */
   leader(): { id: NodeId; addr: string; self: boolean };
@@ -248,6 +250,8 @@ class RaftNodeImpl implements RaftNode {
   /** This node has been in a configuration (it cannot be removed from one before). */
   private wasMember = false;
   private deferredHardState: HardState | undefined;
+  /** Callers of persistCommit(), served at the end of the next turn. */
+  private commitSyncWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** The hard state on disk (its term and vote decide which messages may go early). */
   private durableHardState: HardState = EMPTY_HARD_STATE;
   private fatal: unknown;
@@ -372,6 +376,7 @@ class RaftNodeImpl implements RaftNode {
         this.afterAdvance();
         this.drainInbox();
       }
+      if (this.commitSyncWaiters.length > 0) await this.syncDeferredCommit();
     } catch (err) {
       this.die(err);
     } finally {
@@ -380,6 +385,23 @@ class RaftNodeImpl implements RaftNode {
       for (const done of this.turnDone.splice(0)) done();
       if (this.inbox.length > 0) this.schedule();
     }
+  }
+
+  /** Writes a commit index that was only deferred (see handleReady), inside a turn. */
+  private async syncDeferredCommit(): Promise<void> {
+    const waiters = this.commitSyncWaiters.splice(0);
+    try {
+      const hs = this.deferredHardState;
+      if (hs) {
+        await this.opts.storage.save({ hardState: hs });
+        this.durableHardState = hs;
+        this.deferredHardState = undefined;
+      }
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+      throw err;
+    }
+    for (const w of waiters) w.resolve();
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -888,6 +910,21 @@ class RaftNodeImpl implements RaftNode {
     return new Promise((resolve) => this.turnDone.push(resolve));
   }
 
+  /**
+   * Makes the commit index durable now, which is otherwise written with the next write
+   * that must be durable. For a caller about to record, outside Raft, something that
+   * follows from entries applied so far (the TLS files): a restart then replays at least
+   * up to those entries, and does not come back with state older than what it recorded.
+   */
+  persistCommit(): Promise<void> {
+    if (this.state === "shutdown") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.commitSyncWaiters.push({ resolve, reject });
+      // Any input schedules a turn; the sync runs at its end.
+      this.enqueue(() => {});
+    });
+  }
+
   announce(to: NodeId): void {
     if (this.state !== "running" || to === this.id) return;
     this.transport.send([message({ type: "heartbeatResp", from: this.id, to, term: 0 })]);
@@ -939,6 +976,7 @@ class RaftNodeImpl implements RaftNode {
     if (this.deferredHardState) {
       await this.opts.storage.save({ hardState: this.deferredHardState }).catch(() => undefined);
     }
+    for (const w of this.commitSyncWaiters.splice(0)) w.resolve();
     await this.transport.close();
     await this.opts.storage.close();
     if (this.fatal) this.log.error("raft node shut down after a fatal error");

@@ -160,6 +160,8 @@ export class ClusterNode {
   private inbound: ReturnType<typeof createRaftInbound> | undefined;
   private syncing = false;
   private readonly refusals = new Map<string, number>();
+  /** When this node last changed the certificate it dials out with (performance.now()). */
+  private identityChangedAt = Number.NEGATIVE_INFINITY;
   /** Leader: acks of the rotation to `fingerprint`, by member id, not yet proposed. */
   private heldAcks:
     | { fingerprint: string; acks: Map<string, HeldAck>; timer: NodeJS.Timeout | undefined }
@@ -1053,6 +1055,9 @@ export class ClusterNode {
   /** Installs a TLS state on the cluster port (hot reload) and rewrites the files. */
   private adoptTls(next: ClusterTlsState, key: string): void {
     this.tlsKey = key;
+    if (next.clientFingerprint !== this.port.tls().clientFingerprint) {
+      this.identityChangedAt = performance.now();
+    }
     try {
       const swap = this.port.swapTls(next);
       if (swap.closedSessions > 0) {
@@ -1062,6 +1067,11 @@ export class ClusterNode {
       this.completeFailedSwap(next, err);
     }
     this.tlsWrite = this.tlsWrite
+      // The files must not get ahead of the durable log: a restart rebuilds the TLS state
+      // from the entries it replays, and from state older than the files it would present
+      // a certificate the others may no longer accept (and take their refusals for its
+      // removal).
+      .then(() => this.raftNode?.persistCommit())
       .then(() => writeTlsFiles(this.opts.paths.home, next))
       .catch((err) => this.log.error({ err: (err as Error).message }, "writing TLS files failed"));
   }
@@ -1374,6 +1384,9 @@ export class ClusterNode {
       return;
     }
     const now = performance.now();
+    // Calls made with the identity this node dialled out with before its last change can
+    // still come back refused for a moment: they say nothing about the current one.
+    if (now - this.identityChangedAt < this.opts.timing.electionTimeoutMs) return;
     this.refusals.set(peer, now);
     const voters = this.raftNode.stats().conf.voters;
     const others = (voters.length > 0 ? voters : Object.keys(this.opts.seedPeers ?? {})).filter(
