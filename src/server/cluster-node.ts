@@ -1412,7 +1412,7 @@ export class ClusterNode {
 
   private markRemoved(why: string): void {
     if (this.removedNotice) return;
-    this.removedNotice = `${why}. It must re-enroll: stop it, move ${this.opts.paths.home} aside, create a token on a member with \`gastrolog token create\`, and run \`gastrolog server --home ${this.opts.paths.home} --join-addr <member cluster address> --join-token <token>\``;
+    this.removedNotice = `${why}. It must re-enroll: stop it, move ${this.opts.paths.home} aside, remove its old entry on a member if it is still listed (\`gastrolog cluster remove ${this.id}\`), create a token there with \`gastrolog token create\`, and run \`gastrolog server --home ${this.opts.paths.home} --join-addr <member cluster address> --join-token <token>\` with the same --listen and --cluster-addr as before`;
     this.log.error(this.removedNotice);
     // Stop Raft so that it does not retry forever; the admin API keeps answering status.
     void this.raftNode?.shutdown().catch(() => undefined);

@@ -100,7 +100,7 @@ export function waitRotationFinished(
           phase: "finished",
           message:
             left.length > 0
-              ? `rotation finished by force; left behind (must re-enroll): ${left.map((id) => label(node, id)).join(", ")}`
+              ? `rotation finished by force; left behind (must re-enroll; remove their old entries first with \`gastrolog cluster remove\`): ${left.map((id) => label(node, id)).join(", ")}`
               : "rotation finished: every member presents the new certificate and the old one is refused",
         });
         finish();

@@ -205,7 +205,7 @@ describe("e2e: certificate rotation (issue 6, tests 4-5)", () => {
     assert.match(
       r.stderr,
       new RegExp(
-        `finished by force; left behind \\(must re-enroll\\): ${down} \\(${downId.slice(0, 8)}`,
+        `finished by force; left behind \\(must re-enroll; remove their old entries first with \`gastrolog cluster remove\`\\): ${down} \\(${downId.slice(0, 8)}`,
       ),
     );
 
@@ -220,6 +220,7 @@ describe("e2e: certificate rotation (issue 6, tests 4-5)", () => {
     );
     assert.match(removed.notice ?? "", /must re-enroll/);
     assert.match(removed.notice ?? "", /gastrolog token create/);
+    assert.match(removed.notice ?? "", new RegExp(`gastrolog cluster remove ${downId}`));
     const noticeLine = await p.waitLog(
       (l) => typeof l.msg === "string" && l.msg.includes("must re-enroll"),
       10_000,
