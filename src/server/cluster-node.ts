@@ -960,14 +960,6 @@ export class ClusterNode {
   // ---- TLS from the config store ----
 
   /**
-   * Runs {@link onTlsMaybeChanged} once the entries being applied now are done, in the
-   * next check phase. Raft sends a Ready's messages before it applies its entries, but
-   * they reach the wire only after the apply's synchronous work: rebuilding the TLS state
-   * inline would hold back, on the leader, the commit that tells every follower about a
-   * rotation step. Several entries applied together (acks and a finish) also lead to one
-   * rebuild instead of one per entry.
-   */
-  /**
    * Resolves once a TLS change the store has applied is in force on the cluster port.
    * The swap runs just after the entry is applied; a call forwarded in between would go
    * out with the previous credentials, which the leader may no longer accept (the finish
@@ -984,7 +976,7 @@ export class ClusterNode {
    * for one to emerge. A node that has just started, or just lost its leader, has none
    * for a moment; failing at once with "no quorum" would be wrong (a single-voter cluster
    * elects itself within that time). A cluster that really lost its quorum still fails
-   * within about two election timeouts.
+   * fast (see proposeBytes for the one other wait).
    */
   private async beforeLeaderCall(): Promise<void> {
     await this.tlsSettled();
@@ -994,6 +986,14 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * Runs {@link onTlsMaybeChanged} once the entries being applied now are done, in the
+   * next check phase. Raft sends a Ready's messages before it applies its entries, but
+   * they reach the wire only after the apply's synchronous work: rebuilding the TLS state
+   * inline would hold back, on the leader, the commit that tells every follower about a
+   * rotation step. Several entries applied together (acks and a finish) also lead to one
+   * rebuild instead of one per entry.
+   */
   private scheduleTlsCheck(): void {
     if (this.tlsCheckScheduled) return;
     this.tlsCheckScheduled = true;
