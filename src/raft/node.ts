@@ -802,7 +802,8 @@ class RaftNodeImpl implements RaftNode {
     await this.waitCaughtUp(id, opts);
     return this.changeMembership({ type: "addVoter", nodeId: id, addr }, opts, async () => {
       if (!this.conf.learners.includes(id)) {
-        if (this.conf.voters.includes(id)) return undefined;
+        // Already a voter (a promotion queued before this one, or retried): done.
+        if (this.conf.voters.includes(id)) return "skip";
         throw new RaftNodeError("InvalidArgument", `node ${id} is not a member`);
       }
       if (!this.caughtUp(id)) {
@@ -849,7 +850,11 @@ class RaftNodeImpl implements RaftNode {
     if (this.conf.voters.length === 1 && this.conf.voters[0] === id) {
       return Promise.reject(new RaftNodeError("InvalidArgument", "cannot demote the last voter"));
     }
-    return this.changeMembership({ type: "addLearner", nodeId: id, addr }, opts);
+    // Idempotent: a demotion retried on a new leader (the old one demoted itself and
+    // stepped down before it could answer) finds it done.
+    return this.changeMembership({ type: "addLearner", nodeId: id, addr }, opts, async () =>
+      this.conf.learners.includes(id) ? "skip" : undefined,
+    );
   }
 
   removeServer(id: NodeId, opts?: MembershipOptions): Promise<number> {

@@ -713,7 +713,11 @@ export class ClusterNode {
     const opts = { timeoutMs: timeoutMs > 0 ? timeoutMs : 30_000 };
     try {
       switch (op) {
+        // An operator's promote or demote records the node's target first: the reconciler
+        // steers Raft towards it, and would otherwise undo the change (a node that joined
+        // as a voter was promoted straight back after a demote).
         case "promote":
+          await this.setTargetSuffrage(nodeId, "voter");
           await raft.promote(nodeId, opts);
           await this.recordSuffrage(nodeId, "voter");
           break;
@@ -722,6 +726,7 @@ export class ClusterNode {
           if (conf.voters.length === 1 && conf.voters[0] === nodeId) {
             throw new ConnectError("cannot demote the last voter", Code.FailedPrecondition);
           }
+          await this.setTargetSuffrage(nodeId, "nonvoter");
           await raft.demote(nodeId, opts);
           await this.recordSuffrage(nodeId, "nonvoter");
           break;
@@ -842,6 +847,14 @@ export class ClusterNode {
         "promotion not done yet; will retry",
       );
     }
+  }
+
+  private async setTargetSuffrage(nodeId: string, suffrage: "voter" | "nonvoter"): Promise<void> {
+    const r = await this.propose(
+      { kind: "updateNode", nodeId, suffrage, setTarget: true },
+      "local-admin",
+    );
+    if (!r.ok) throw new ConnectError(r.message, fsmCode(r.code));
   }
 
   private async recordSuffrage(nodeId: string, suffrage: "voter" | "nonvoter"): Promise<void> {

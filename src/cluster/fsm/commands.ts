@@ -123,6 +123,8 @@ export type CommandInput =
       readonly clusterAddr?: string;
       readonly apiAddr?: string;
       readonly name?: string;
+      /** `suffrage` is the node's target from now on (an operator's promote or demote). */
+      readonly setTarget?: boolean;
     }
   | {
       readonly kind: "recordAudit";
@@ -257,6 +259,7 @@ function body(c: CommandInput) {
           clusterAddr: c.clusterAddr ?? "",
           apiAddr: c.apiAddr ?? "",
           name: c.name ?? "",
+          setTarget: c.setTarget ?? false,
         },
       } as const;
     case "recordAudit":

@@ -22,7 +22,7 @@ import { refuse } from "./result.js";
 import { voterCount } from "./state.js";
 import { checkAddr, checkId, checkSecretHash, checkText } from "./validate.js";
 import type { Suffrage } from "./views.js";
-import { tokenState } from "./views.js";
+import { targetSuffrage, tokenState } from "./views.js";
 
 /** A node's self-description after validation. */
 export interface CheckedNodeInfo {
@@ -184,6 +184,28 @@ export const updateNode: Handler<ConfigCommand_UpdateNode> = (s, cmd, ctx) => {
     cmd.apiAddr !== "" ||
     cmd.name !== "";
   if (!specified) return refuse("invalid_argument", `nothing to update for node ${node.id}`);
+  if (cmd.setTarget) {
+    // An operator's promote or demote: the target the leader steers Raft towards. The
+    // recorded suffrage follows Raft, recorded once the change is made.
+    if (cmd.suffrage === ConfigSuffrage.UNSPECIFIED) {
+      return refuse("invalid_argument", "a target suffrage must be voter or nonvoter");
+    }
+    if (suffrage === "nonvoter" && node.suffrage === "voter" && voterCount(s) === 1) {
+      return refuse(
+        "failed_precondition",
+        `node ${node.id} is the last voter and cannot be demoted`,
+      );
+    }
+    return () => {
+      if (targetSuffrage(node) === suffrage)
+        return { kind: "updateNode", nodeId: node.id, suffrage };
+      node.suffrageAsked = suffrage;
+      node.nonvoterForced = false;
+      ctx.events.push({ type: "nodes", index: ctx.index, change: "updated", nodeId: node.id });
+      appendAudit(s, ctx, "node.target_set", { node_id: node.id, target_suffrage: suffrage });
+      return { kind: "updateNode", nodeId: node.id, suffrage };
+    };
+  }
   if (node.suffrage === "voter" && suffrage === "nonvoter" && voterCount(s) === 1) {
     return refuse("failed_precondition", `node ${node.id} is the last voter and cannot be demoted`);
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createConfigFsm } from "./config-fsm.js";
 import { FSM_LIMITS } from "./limits.js";
 import { FsmDriver } from "./testing.js";
 
@@ -18,6 +19,29 @@ describe("config FSM: nodes", () => {
     assert.equal(d.fsm.audit().length, auditLength);
     const kinds = d.fsm.audit().map((a) => a.kind);
     assert.deepEqual(kinds.slice(-3), ["node.demoted", "node.promoted", "node.updated"]);
+  });
+
+  it("an operator's target suffrage (setTarget) is what the node is steered to; the recorded one follows Raft", () => {
+    const d = FsmDriver.cluster(2);
+    assert.equal(d.fsm.node("n2")!.targetSuffrage, "voter");
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "nonvoter", setTarget: true });
+    assert.equal(d.fsm.node("n2")!.targetSuffrage, "nonvoter");
+    assert.equal(d.fsm.node("n2")!.suffrage, "voter", "recorded once Raft has made the change");
+    const audit = d.fsm.audit().length;
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "nonvoter", setTarget: true });
+    assert.equal(d.fsm.audit().length, audit, "repeating it records nothing");
+    assert.equal(d.fsm.audit().at(-1)?.kind, "node.target_set");
+    // The system recording Raft's change does not move the target back.
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "nonvoter" });
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "voter" });
+    assert.equal(d.fsm.node("n2")!.targetSuffrage, "nonvoter");
+    d.ok({ kind: "updateNode", nodeId: "n2", suffrage: "voter", setTarget: true });
+    assert.equal(d.fsm.node("n2")!.targetSuffrage, "voter");
+    d.rejected("invalid_argument", { kind: "updateNode", nodeId: "n2", setTarget: true });
+    // Survives a snapshot.
+    const other = createConfigFsm();
+    other.restore(d.fsm.snapshot());
+    assert.equal(other.node("n2")!.targetSuffrage, "voter");
   });
 
   it("the last voter cannot be demoted or removed without force", () => {
