@@ -515,7 +515,7 @@ async function join(
       );
     }
     if (e.code === Code.ResourceExhausted) throw new StartError(`${e.rawMessage}`);
-    const detail = e.rawMessage.split("\n", 1)[0]!.trim();
+    const detail = dialFailure(e);
     if (BROKEN_OFF.has(e.code)) {
       // The connection or the member went away mid-call (a leader that died, say): the
       // cluster may have recorded this node before it did.
@@ -644,13 +644,14 @@ function socketAnswers(path: string): Promise<boolean> {
 }
 
 /**
- * Why a dial failed, in one line: OpenSSL's reason ("tlsv1 alert no application
- * protocol") rather than its message, which carries its source file and line.
+ * Why a dial or a call failed, in one line: OpenSSL's reason ("tlsv1 alert no application
+ * protocol") rather than its message, which carries its source file and line; a Connect
+ * error's message without its code prefix.
  */
 function dialFailure(err: unknown): string {
-  const e = err as { reason?: unknown; message?: unknown };
+  const e = err as { reason?: unknown; rawMessage?: unknown; message?: unknown };
   if (typeof e.reason === "string" && e.reason !== "") return e.reason;
-  return String(e.message ?? err)
+  return String(e.rawMessage ?? e.message ?? err)
     .split("\n", 1)[0]!
     .trim();
 }
